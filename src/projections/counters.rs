@@ -1,0 +1,91 @@
+//! The counters behind `/stats`, kept by the fold so that stats never scan.
+
+use std::collections::BTreeMap;
+
+use super::job_view::{Mode, Status};
+
+/// Running totals over every job.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    /// Jobs ever submitted.
+    pub total_jobs: u64,
+    /// Jobs per current status.
+    pub by_status: BTreeMap<Status, u64>,
+    /// Jobs per current mode.
+    pub by_mode: BTreeMap<Mode, u64>,
+    /// Completed jobs.
+    pub completed: u64,
+    /// Sum of completed run times, ms.
+    pub duration_ms_sum: u64,
+    /// Energy of completed jobs, kWh.
+    pub energy_kwh: f64,
+    /// Emissions of completed jobs, kg.
+    pub emissions_kg: f64,
+    /// What the same jobs would have emitted at submission, kg.
+    pub baseline_emissions_kg: f64,
+    /// Attempts that failed.
+    pub failed_attempts: u64,
+}
+
+impl Counters {
+    pub(crate) fn move_status(&mut self, from: Option<Status>, to: Status) {
+        if let Some(from) = from {
+            if let Some(n) = self.by_status.get_mut(&from) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        *self.by_status.entry(to).or_default() += 1;
+    }
+
+    pub(crate) fn move_mode(&mut self, from: Option<Mode>, to: Mode) {
+        if from == Some(to) {
+            return;
+        }
+        if let Some(from) = from {
+            if let Some(n) = self.by_mode.get_mut(&from) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        *self.by_mode.entry(to).or_default() += 1;
+    }
+
+    /// Mean run time of completed jobs, ms.
+    pub fn avg_duration_ms(&self) -> f64 {
+        if self.completed == 0 {
+            0.0
+        } else {
+            self.duration_ms_sum as f64 / self.completed as f64
+        }
+    }
+
+    /// The `stats` hash fields, every status and mode present.
+    pub fn fields(&self) -> Vec<(String, String)> {
+        let mut f = vec![
+            ("total_jobs".to_owned(), self.total_jobs.to_string()),
+            ("completed".to_owned(), self.completed.to_string()),
+            (
+                "duration_ms_sum".to_owned(),
+                self.duration_ms_sum.to_string(),
+            ),
+            ("energy_kwh".to_owned(), self.energy_kwh.to_string()),
+            ("emissions_kg".to_owned(), self.emissions_kg.to_string()),
+            (
+                "baseline_emissions_kg".to_owned(),
+                self.baseline_emissions_kg.to_string(),
+            ),
+            (
+                "failed_attempts".to_owned(),
+                self.failed_attempts.to_string(),
+            ),
+        ];
+        for s in Status::ALL {
+            let n = self.by_status.get(&s).copied().unwrap_or(0);
+            f.push((format!("status:{}", s.as_str()), n.to_string()));
+        }
+        for m in Mode::ALL {
+            let n = self.by_mode.get(&m).copied().unwrap_or(0);
+            f.push((format!("mode:{}", m.as_str()), n.to_string()));
+        }
+        f
+    }
+}

@@ -1,0 +1,171 @@
+//! Follows the log from the stored checkpoint and keeps the Redis read models up to date.
+//!
+//! On start the runner folds the log up to the checkpoint in memory (no writes), so it knows
+//! each job's state; then every page it reads is written with the new checkpoint in one
+//! transaction. Killed between pages, a restarted runner neither loses nor repeats an effect.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+use super::redis_writer::{write_all, write_page};
+use super::{Anomaly, ReadModel};
+use chrono::{DateTime, Utc};
+
+use crate::events::{RecordedEvent, StreamId};
+use crate::store::{Bound, EventStore, KeySpace, RedisStore, StoreError};
+
+/// Entries folded per page.
+pub const PAGE: usize = 1_000;
+
+/// Keeps one namespace's read models in step with the log.
+pub struct ProjectionRunner {
+    store: EventStore,
+    keys: KeySpace,
+    conn: MultiplexedConnection,
+    model: ReadModel,
+    page_size: usize,
+}
+
+impl ProjectionRunner {
+    /// Loads the checkpoint of `keys` and refolds the log up to it.
+    pub async fn start(store: &RedisStore, keys: KeySpace) -> Result<Self, StoreError> {
+        let mut conn = store.connection();
+        let checkpoint: Option<String> = redis::cmd("GET")
+            .arg(keys.checkpoint())
+            .query_async(&mut conn)
+            .await?;
+        let checkpoint = checkpoint
+            .and_then(|c| c.parse::<StreamId>().ok())
+            .unwrap_or(StreamId::ZERO);
+        let store = EventStore::Redis(store.clone());
+        let mut model = ReadModel::default();
+        if checkpoint > StreamId::ZERO {
+            let mut effects = Vec::new();
+            store
+                .scan(Bound::Open, Bound::Id(checkpoint), PAGE, |entries| {
+                    for (id, entry) in entries {
+                        let _ = model.apply_entry(id, entry, &mut effects);
+                        effects.clear();
+                    }
+                })
+                .await?;
+        }
+        Ok(ProjectionRunner {
+            store,
+            keys,
+            conn,
+            model,
+            page_size: PAGE,
+        })
+    }
+
+    /// Sets how many entries each page folds.
+    pub fn with_page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// The model as folded so far.
+    pub fn model(&self) -> &ReadModel {
+        &self.model
+    }
+
+    /// Folds and writes one page; returns how many entries it read (0: caught up).
+    pub async fn step(&mut self, block: Option<Duration>) -> Result<usize, StoreError> {
+        let entries = self
+            .store
+            .read_after(self.model.checkpoint, self.page_size, block)
+            .await?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let n = entries.len();
+        let mut effects = Vec::with_capacity(n * 3);
+        for (id, entry) in entries {
+            if let Err(a) = self.model.apply_entry(id, entry, &mut effects) {
+                log_anomaly(&a);
+            }
+        }
+        write_page(&mut self.conn, &self.keys, &self.model, &effects).await?;
+        Ok(n)
+    }
+
+    /// Pages until the log has nothing new; returns entries read.
+    pub async fn catch_up(&mut self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.step(None).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n as u64;
+        }
+    }
+
+    /// Follows the log until `stop` resolves.
+    pub async fn follow(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StoreError> {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                r = self.step(Some(Duration::from_millis(500))) => { r?; }
+            }
+        }
+    }
+}
+
+fn log_anomaly(a: &Anomaly) {
+    tracing::warn!(stream_id = %a.stream_id, job_id = ?a.job_id, problem = %a.problem, "skipped log entry");
+}
+
+/// Folds the log between `from` and `to` into memory, collecting anomalies, leaving out events
+/// recorded after `until`; `progress` is told how many entries each page held.
+pub async fn fold_log(
+    store: &EventStore,
+    from: Bound,
+    to: Bound,
+    until: Option<DateTime<Utc>>,
+    mut progress: impl FnMut(u64),
+) -> Result<(ReadModel, Vec<Anomaly>), StoreError> {
+    let mut model = ReadModel::default();
+    let mut anomalies = Vec::new();
+    let mut effects = Vec::new();
+    store
+        .scan(from, to, PAGE, |entries| {
+            progress(entries.len() as u64);
+            for (id, entry) in entries {
+                let later = |e: &RecordedEvent| until.is_some_and(|t| e.meta.recorded_at > t);
+                if entry.as_ref().is_ok_and(later) {
+                    continue;
+                }
+                if let Err(a) = model.apply_entry(id, entry, &mut effects) {
+                    anomalies.push(a);
+                }
+                effects.clear();
+            }
+        })
+        .await?;
+    Ok((model, anomalies))
+}
+
+/// Folds the whole log and writes it under `keys` in one go (a rebuild from zero).
+pub async fn rebuild(
+    store: &RedisStore,
+    keys: &KeySpace,
+    progress: impl FnMut(u64),
+) -> Result<(ReadModel, Vec<Anomaly>), StoreError> {
+    let (model, anomalies) = fold_log(
+        &EventStore::Redis(store.clone()),
+        Bound::Open,
+        Bound::Open,
+        None,
+        progress,
+    )
+    .await?;
+    write_all(&mut store.connection(), keys, &model).await?;
+    Ok((model, anomalies))
+}

@@ -1,0 +1,267 @@
+//! The event log: the only code that knows Redis key names, Lua scripts and stream entries.
+//!
+//! [`EventStore`] appends job events with an expected-version check and reads them back, from a
+//! Redis stream or from memory; both keep the same contract (`tests/it/store_contract.rs`).
+
+mod entry;
+pub mod keys;
+mod memory_store;
+mod redis_store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::clock::SharedClock;
+use crate::events::{CodecError, JobEvent, RecordedEvent, StreamId};
+use crate::ids::IdGen;
+
+pub use entry::EntryError;
+pub use keys::KeySpace;
+pub use memory_store::MemoryStore;
+pub use redis_store::{connect, RedisStore};
+
+/// Events for one job, to be appended only if the job is still at `expected_version`.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    /// The job.
+    pub job_id: Uuid,
+    /// How many events the caller saw for this job (0 for a new job).
+    pub expected_version: u64,
+    /// The events, in order.
+    pub events: Vec<JobEvent>,
+    /// The request or run these events belong to.
+    pub correlation_id: Uuid,
+    /// What caused them.
+    pub causation_id: Option<Uuid>,
+}
+
+/// A failed store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer appended to the job first.
+    #[error("version conflict on job {job_id}: expected {expected}, found {actual}")]
+    Conflict {
+        /// The job.
+        job_id: Uuid,
+        /// The version the caller saw.
+        expected: u64,
+        /// The version in the log.
+        actual: u64,
+    },
+    /// Redis could not be reached.
+    #[error("cannot reach redis at {url}")]
+    Unavailable {
+        /// Where we looked (without password).
+        url: String,
+        /// Why.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// Redis answered with an error.
+    #[error("redis command failed")]
+    Redis(#[from] redis::RedisError),
+    /// An event could not be encoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// A Redis reply did not parse as the expected type.
+    #[error("unexpected redis reply")]
+    Parse(#[from] redis::ParsingError),
+    /// Redis answered in a shape we do not understand.
+    #[error("unexpected reply from redis: {0}")]
+    Protocol(String),
+}
+
+impl StoreError {
+    /// Whether the failure is Redis being away (so the caller may retry later).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable { .. } => true,
+            StoreError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_timeout()
+                    || e.is_unrecoverable_error()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One entry as read: its id and the event, or why it could not be decoded.
+pub type Entry = (StreamId, Result<RecordedEvent, EntryError>);
+
+/// One end of a range read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The start or end of the log.
+    Open,
+    /// This id, inclusive.
+    Id(StreamId),
+    /// Entries recorded at or after (for `from`) or up to (for `to`) this time.
+    Time(DateTime<Utc>),
+}
+
+impl Bound {
+    fn lower(self) -> StreamId {
+        match self {
+            Bound::Open => StreamId::ZERO,
+            Bound::Id(id) => id,
+            Bound::Time(t) => StreamId::at_time(t),
+        }
+    }
+
+    fn upper(self) -> StreamId {
+        match self {
+            Bound::Open => StreamId::new(u64::MAX, u64::MAX),
+            Bound::Id(id) => id,
+            Bound::Time(t) => StreamId::new(StreamId::at_time(t).ms, u64::MAX),
+        }
+    }
+}
+
+impl std::str::FromStr for Bound {
+    type Err = String;
+
+    /// A stream id (`1700000000000-0`, or bare milliseconds) or an RFC 3339 time.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(Bound::Time(t.with_timezone(&Utc)));
+        }
+        s.parse::<StreamId>()
+            .map(Bound::Id)
+            .map_err(|_| format!("{s:?} is neither a stream id nor an RFC 3339 time"))
+    }
+}
+
+/// The clock and id source the store stamps envelopes with.
+#[derive(Debug, Clone)]
+pub struct Stamper {
+    /// Where recorded times come from.
+    pub clock: SharedClock,
+    /// Where event ids come from.
+    pub ids: Arc<IdGen>,
+}
+
+impl Stamper {
+    /// Wall clock and random ids.
+    pub fn system() -> Self {
+        Stamper {
+            clock: Arc::new(crate::clock::SystemClock),
+            ids: Arc::new(IdGen::Random),
+        }
+    }
+}
+
+/// The event log, in Redis or in memory.
+#[derive(Debug, Clone)]
+pub enum EventStore {
+    /// A Redis stream.
+    Redis(RedisStore),
+    /// A vector in this process.
+    Memory(MemoryStore),
+}
+
+impl EventStore {
+    /// Appends one job's events, or fails with [`StoreError::Conflict`].
+    pub async fn append(&self, request: AppendRequest) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut results = self.append_batch(vec![request]).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Protocol("empty append reply".into())))
+    }
+
+    /// Appends several jobs' events in one round trip; each request succeeds or conflicts alone.
+    pub async fn append_batch(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Result<Vec<RecordedEvent>, StoreError>>, StoreError> {
+        match self {
+            EventStore::Redis(s) => s.append_batch(requests).await,
+            EventStore::Memory(s) => Ok(s.append_batch(requests)),
+        }
+    }
+
+    /// Up to `count` entries with ids in `[from, to]`.
+    pub async fn read_range(
+        &self,
+        from: Bound,
+        to: Bound,
+        count: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        match self {
+            EventStore::Redis(s) => s.read_range(from.lower(), to.upper(), count).await,
+            EventStore::Memory(s) => Ok(s.read_range(from.lower(), to.upper(), count)),
+        }
+    }
+
+    /// Up to `count` entries after `after`, waiting up to `block` for one to arrive.
+    pub async fn read_after(
+        &self,
+        after: StreamId,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Entry>, StoreError> {
+        match self {
+            EventStore::Redis(s) => s.read_after(after, count, block).await,
+            EventStore::Memory(s) => Ok(s.read_after(after, count, block).await),
+        }
+    }
+
+    /// Every event of one job, oldest first.
+    pub async fn job_history(&self, job_id: Uuid) -> Result<Vec<Entry>, StoreError> {
+        match self {
+            EventStore::Redis(s) => s.job_history(job_id).await,
+            EventStore::Memory(s) => Ok(s.job_history(job_id)),
+        }
+    }
+
+    /// The job's current version (0 when unknown).
+    pub async fn job_version(&self, job_id: Uuid) -> Result<u64, StoreError> {
+        match self {
+            EventStore::Redis(s) => s.job_version(job_id).await,
+            EventStore::Memory(s) => Ok(s.job_version(job_id)),
+        }
+    }
+
+    /// Number of entries in the log.
+    pub async fn entry_count(&self) -> Result<u64, StoreError> {
+        match self {
+            EventStore::Redis(s) => s.entry_count().await,
+            EventStore::Memory(s) => Ok(s.entry_count()),
+        }
+    }
+
+    /// Reads the whole log (or a range) page by page, calling `page` on each; the next page is
+    /// already being read while `page` works.
+    pub async fn scan<F>(
+        &self,
+        from: Bound,
+        to: Bound,
+        page_size: usize,
+        mut page: F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnMut(Vec<Entry>),
+    {
+        let end = to.upper();
+        let mut entries = self.read_range(from, Bound::Id(end), page_size).await?;
+        loop {
+            let Some(last) = entries.last().map(|(id, _)| *id) else {
+                return Ok(());
+            };
+            if entries.len() < page_size || last >= end {
+                page(entries);
+                return Ok(());
+            }
+            let next = self.read_range(Bound::Id(last.successor()), Bound::Id(end), page_size);
+            let current = std::mem::take(&mut entries);
+            // `join!` polls the read first, so its command is on the wire while the page is
+            // being worked on.
+            let (read, ()) = tokio::join!(next, async { page(current) });
+            entries = read?;
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The event log in a Redis stream.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Script, Value};
+use uuid::Uuid;
+
+use super::entry::RawFields;
+use super::{AppendRequest, Entry, KeySpace, Stamper, StoreError};
+use crate::clock::format_time;
+use crate::events::{encode, EventMeta, RecordedEvent, StreamId};
+
+/// How long connecting may take before Redis counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connects to Redis, turning failure into [`StoreError::Unavailable`] naming the URL.
+pub async fn connect(url: &str) -> Result<(Client, MultiplexedConnection), StoreError> {
+    let unavailable = |source| StoreError::Unavailable {
+        url: redact(url),
+        source,
+    };
+    let client = Client::open(url).map_err(unavailable)?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(Duration::from_secs(30)));
+    let conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(unavailable)?;
+    Ok((client, conn))
+}
+
+/// The URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn append_script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(include_str!("append.lua")))
+}
+
+/// The log in one Redis stream.
+#[derive(Clone)]
+pub struct RedisStore {
+    client: Arc<Client>,
+    conn: MultiplexedConnection,
+    keys: Arc<KeySpace>,
+    stamper: Stamper,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` and uses the keys of `keys`.
+    pub async fn open(url: &str, keys: KeySpace, stamper: Stamper) -> Result<Self, StoreError> {
+        let (client, conn) = connect(url).await?;
+        Ok(RedisStore {
+            client: Arc::new(client),
+            conn,
+            keys: Arc::new(keys),
+            stamper,
+        })
+    }
+
+    /// The key layout.
+    pub fn keys(&self) -> &KeySpace {
+        &self.keys
+    }
+
+    /// A clone of the shared multiplexed connection.
+    pub fn connection(&self) -> MultiplexedConnection {
+        self.conn.clone()
+    }
+
+    /// The client, for dedicated (blocking) connections.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) async fn append_batch(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Result<Vec<RecordedEvent>, StoreError>>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.stamper.clock.now();
+        let at = format_time(now);
+        let mut invocation = append_script().prepare_invoke();
+        // One stream today: every request's job maps to it (see `KeySpace::stream_for`).
+        invocation
+            .key(self.keys.streams())
+            .key(self.keys.versions());
+        invocation.arg(requests.len());
+        let mut metas: Vec<Vec<EventMeta>> = Vec::with_capacity(requests.len());
+        for request in &requests {
+            invocation
+                .arg(request.job_id.to_string())
+                .arg(request.expected_version)
+                .arg(request.events.len());
+            let cause = request
+                .causation_id
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            let mut request_metas = Vec::with_capacity(request.events.len());
+            for (i, event) in request.events.iter().enumerate() {
+                let encoded = encode(event)?;
+                let event_id = self.stamper.ids.next(now);
+                invocation
+                    .arg(encoded.type_name)
+                    .arg(encoded.version)
+                    .arg(event_id.to_string())
+                    .arg(&at)
+                    .arg(request.correlation_id.to_string())
+                    .arg(&cause)
+                    .arg(encoded.data);
+                request_metas.push(EventMeta {
+                    event_id,
+                    job_id: request.job_id,
+                    job_version: request.expected_version + i as u64 + 1,
+                    schema_version: encoded.version,
+                    recorded_at: parse_back(&at, now),
+                    correlation_id: request.correlation_id,
+                    causation_id: request.causation_id,
+                });
+            }
+            metas.push(request_metas);
+        }
+        let mut conn = self.conn.clone();
+        let reply: Value = invocation.invoke_async(&mut conn).await?;
+        let Value::Array(replies) = reply else {
+            return Err(StoreError::Protocol(format!("append returned {reply:?}")));
+        };
+        let mut out = Vec::with_capacity(requests.len());
+        for ((request, reply), request_metas) in requests.into_iter().zip(replies).zip(metas) {
+            out.push(append_result(request, reply, request_metas)?);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn read_range(
+        &self,
+        from: StreamId,
+        to: StreamId,
+        count: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut conn = self.conn.clone();
+        let reply: Value = redis::cmd("XRANGE")
+            .arg(self.keys.streams())
+            .arg(from.to_string())
+            .arg(to.to_string())
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await?;
+        parse_entries(reply)
+    }
+
+    pub(super) async fn read_after(
+        &self,
+        after: StreamId,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(count);
+        let Some(block) = block else {
+            cmd.arg("STREAMS")
+                .arg(self.keys.streams())
+                .arg(after.to_string());
+            let mut conn = self.conn.clone();
+            return parse_xread(cmd.query_async(&mut conn).await?);
+        };
+        // A blocking read must not stall the shared multiplexed connection.
+        cmd.arg("BLOCK")
+            .arg(block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(self.keys.streams())
+            .arg(after.to_string());
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(block + Duration::from_secs(10)));
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        parse_xread(cmd.query_async(&mut conn).await?)
+    }
+
+    pub(super) async fn job_history(&self, job_id: Uuid) -> Result<Vec<Entry>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = redis::cmd("LRANGE")
+            .arg(self.keys.job_events(&job_id))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("XRANGE").arg(self.keys.streams()).arg(id).arg(id);
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for reply in replies {
+            out.extend(parse_entries(reply)?);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn job_version(&self, job_id: Uuid) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let v: Option<u64> = redis::cmd("HGET")
+            .arg(self.keys.versions())
+            .arg(job_id.to_string())
+            .query_async(&mut conn)
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    pub(super) async fn entry_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(self.keys.streams())
+            .query_async(&mut conn)
+            .await?)
+    }
+}
+
+/// The recorded time as it will read back (millisecond precision).
+fn parse_back(at: &str, fallback: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or(fallback)
+}
+
+fn append_result(
+    request: AppendRequest,
+    reply: Value,
+    metas: Vec<EventMeta>,
+) -> Result<Result<Vec<RecordedEvent>, StoreError>, StoreError> {
+    let bad = || StoreError::Protocol("malformed append reply".into());
+    let Value::Array(items) = reply else {
+        return Err(bad());
+    };
+    let mut items = items.into_iter();
+    match items.next() {
+        Some(Value::Int(1)) => {
+            let mut out = Vec::with_capacity(metas.len());
+            for ((item, meta), event) in items.zip(metas).zip(request.events) {
+                let stream_id = text(&item).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+                out.push(RecordedEvent {
+                    stream_id,
+                    meta,
+                    event,
+                });
+            }
+            Ok(Ok(out))
+        }
+        Some(Value::Int(0)) => {
+            let actual = match items.next() {
+                Some(Value::Int(v)) => u64::try_from(v).map_err(|_| bad())?,
+                _ => return Err(bad()),
+            };
+            Ok(Err(StoreError::Conflict {
+                job_id: request.job_id,
+                expected: request.expected_version,
+                actual,
+            }))
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn text(value: &Value) -> Option<&str> {
+    match value {
+        Value::BulkString(b) => std::str::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn parse_xread(reply: Value) -> Result<Vec<Entry>, StoreError> {
+    match reply {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(streams) => {
+            let mut out = Vec::new();
+            for stream in streams {
+                // [name, entries]
+                if let Value::Array(mut pair) = stream {
+                    if pair.len() == 2 {
+                        out.extend(parse_entries(pair.swap_remove(1))?);
+                    }
+                }
+            }
+            Ok(out)
+        }
+        Value::Map(streams) => {
+            let mut out = Vec::new();
+            for (_, entries) in streams {
+                out.extend(parse_entries(entries)?);
+            }
+            Ok(out)
+        }
+        other => Err(StoreError::Protocol(format!("XREAD returned {other:?}"))),
+    }
+}
+
+/// Parses an XRANGE reply: `[[id, [field, value, ...]], ...]`.
+fn parse_entries(reply: Value) -> Result<Vec<Entry>, StoreError> {
+    let bad = |what: &str| StoreError::Protocol(format!("stream entry: {what}"));
+    let Value::Array(entries) = reply else {
+        return Err(bad("not an array"));
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let Value::Array(parts) = entry else {
+            return Err(bad("entry not an array"));
+        };
+        let [id, fields] = <[Value; 2]>::try_from(parts).map_err(|_| bad("entry not a pair"))?;
+        let stream_id: StreamId = text(&id)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("id"))?;
+        let Value::Array(fields) = fields else {
+            return Err(bad("fields not an array"));
+        };
+        let mut raw = RawFields::default();
+        for pair in fields.chunks_exact(2) {
+            if let (Value::BulkString(name), Value::BulkString(value)) = (&pair[0], &pair[1]) {
+                raw.set(name, value);
+            }
+        }
+        out.push((stream_id, raw.decode(stream_id)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn urls_are_reported_without_their_password() {
+        assert_eq!(redact("redis://:s3cret@db:6379/0"), "redis://***@db:6379/0");
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary. Every test that touches Redis starts its own server.
+
+mod support;
+
+mod events_golden;
+mod projections;
+mod replay_cli;
+mod store_contract;

@@ -8,6 +8,7 @@
 //! - [`audit`]: `carbonq replay` and `carbonq inspect`.
 //! - [`clock`]: injected time.
 
+pub mod actors;
 pub mod audit;
 pub mod cli;
 pub mod clock;
@@ -17,5 +18,6 @@ pub mod grid;
 pub mod ids;
 pub mod policy;
 pub mod projections;
+pub mod sim;
 pub mod store;
 pub mod telemetry;

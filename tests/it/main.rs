@@ -6,3 +6,4 @@ mod events_golden;
 mod projections;
 mod replay_cli;
 mod store_contract;
+mod virtual_day;

@@ -1,0 +1,166 @@
+//! The journal: every actor's one way to append. It checks each request against the job state
+//! machine, commits the requests of concurrent callers together in one round trip (group commit),
+//! and folds what was appended into the live read model.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::events::{IllegalTransition, JobEvent, JobLifecycle, RecordedEvent};
+use crate::projections::ReadModel;
+use crate::store::{AppendRequest, EventStore, StoreError};
+
+/// Why an append did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The state machine forbids it.
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    /// Another writer appended to the job first, or the store refused this request.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store could not be reached; nothing was appended.
+    #[error("the event store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store failed; nothing was appended.
+    #[error("the event store failed: {0}")]
+    Failed(String),
+    /// The journal has shut down.
+    #[error("the journal is closed")]
+    Closed,
+}
+
+struct Pending {
+    job_id: Uuid,
+    events: Vec<JobEvent>,
+    correlation_id: Uuid,
+    reply: oneshot::Sender<Result<Vec<RecordedEvent>, JournalError>>,
+}
+
+/// A cloneable handle to the group-commit task and the live read model.
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Pending>,
+    model: Arc<Mutex<ReadModel>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
+}
+
+/// Most requests committed in one round trip.
+const MAX_BATCH: usize = 1024;
+
+impl Journal {
+    /// Starts the commit task on the current runtime over `store`, with `model` already folded
+    /// from the log (see [`crate::projections::runner::fold_log`]).
+    pub fn start(store: EventStore, model: ReadModel) -> Journal {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let model = Arc::new(Mutex::new(model));
+        tokio::spawn(commit_loop(store, Arc::clone(&model), rx));
+        Journal { tx, model }
+    }
+
+    /// Appends `events` for `job_id` at its current version, once legal and stored.
+    pub async fn append(
+        &self,
+        job_id: Uuid,
+        events: Vec<JobEvent>,
+        correlation_id: Uuid,
+    ) -> Result<Vec<RecordedEvent>, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Pending {
+                job_id,
+                events,
+                correlation_id,
+                reply,
+            })
+            .await
+            .map_err(|_| JournalError::Closed)?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// The live read model (hold the guard briefly).
+    pub fn model(&self) -> MutexGuard<'_, ReadModel> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+async fn commit_loop(
+    store: EventStore,
+    model: Arc<Mutex<ReadModel>>,
+    mut rx: mpsc::Receiver<Pending>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit(&store, &model, std::mem::take(&mut batch)).await;
+    }
+}
+
+async fn commit(store: &EventStore, model: &Mutex<ReadModel>, batch: Vec<Pending>) {
+    let mut requests = Vec::with_capacity(batch.len());
+    let mut waiting = Vec::with_capacity(batch.len());
+    {
+        let model = model.lock().unwrap_or_else(|e| e.into_inner());
+        // Later requests for the same job in this batch see the earlier ones' effects.
+        let mut in_batch: std::collections::HashMap<Uuid, JobLifecycle> = Default::default();
+        for p in batch {
+            let start = in_batch
+                .get(&p.job_id)
+                .copied()
+                .or_else(|| model.job(&p.job_id).map(|j| j.lifecycle))
+                .unwrap_or_default();
+            let checked = p.events.iter().try_fold(start, |s, e| s.next(e));
+            match checked {
+                Ok(end) => {
+                    in_batch.insert(p.job_id, end);
+                    requests.push(AppendRequest {
+                        job_id: p.job_id,
+                        expected_version: start.version,
+                        events: p.events,
+                        correlation_id: p.correlation_id,
+                        causation_id: None,
+                    });
+                    waiting.push(p.reply);
+                }
+                Err(e) => {
+                    let _ = p.reply.send(Err(e.into()));
+                }
+            }
+        }
+    }
+    if requests.is_empty() {
+        return;
+    }
+    match store.append_batch(requests).await {
+        Ok(results) => {
+            let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
+            let mut effects = Vec::new();
+            for (result, reply) in results.into_iter().zip(waiting) {
+                let result = result.map_err(JournalError::from).inspect(|recorded| {
+                    for r in recorded {
+                        if let Err(a) = model.apply(r.clone(), &mut effects) {
+                            tracing::error!(problem = %a.problem, "journal fold refused an appended event");
+                        }
+                    }
+                    effects.clear();
+                });
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = crate::projections::error_chain(&e);
+            for reply in waiting {
+                let _ = reply.send(Err(if e.is_unavailable() {
+                    JournalError::Unavailable(message.clone())
+                } else {
+                    JournalError::Failed(message.clone())
+                }));
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The actor system: intake, scheduler, one actor per queue and one per worker, exchanging typed
+//! actix messages; every state change goes through the [`journal::Journal`] first.
+//!
+//! Invariant: no effect (a job entering a queue, a worker starting it) happens before its event
+//! is in the log; on start the queues are rebuilt from the log, and jobs that were running when
+//! the process died are retried as a new attempt.
+
+pub mod deferred_queue;
+pub mod executor;
+pub mod intake;
+pub mod job_queue;
+pub mod journal;
+pub mod routing;
+pub mod scheduler;
+pub mod services;
+pub mod submission;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::events::{JobDeadLettered, JobEvent, JobFailed, Pool, ReleaseReason, Stage};
+use crate::store::keys::QueueName;
+
+use deferred_queue::{DeferredQueue, Hold};
+use executor::Executors;
+use intake::Intake;
+use job_queue::{Enqueue, JobQueue};
+use scheduler::{PendingArrived, ReleaseMode, Scheduler};
+use services::Services;
+use worker::{RetryPolicy, RunDefaults, Worker};
+
+/// How big the system is and how it behaves.
+#[derive(Debug, Clone)]
+pub struct SystemConfig {
+    /// Workers on the FAST pool.
+    pub fast_workers: usize,
+    /// Workers on the ECO pool.
+    pub eco_workers: usize,
+    /// Most jobs waiting in `PENDING` before intake answers busy.
+    pub max_pending: usize,
+    /// How often deferred jobs are checked.
+    pub tick: Duration,
+    /// How deferred jobs are let go.
+    pub release_mode: ReleaseMode,
+    /// Attempts and backoff.
+    pub retry: RetryPolicy,
+    /// Defaults for jobs that give no power draw.
+    pub defaults: RunDefaults,
+}
+
+/// Addresses of the running actors.
+#[derive(Clone)]
+pub struct Orchestrator {
+    /// Shared services.
+    pub svc: Services,
+    /// The intake.
+    pub intake: Addr<Intake>,
+    /// The scheduler.
+    pub scheduler: Addr<Scheduler>,
+    /// `PENDING`, `FAST`, `ECO`.
+    pub queues: [Addr<JobQueue>; 3],
+    /// `DEFERRED`.
+    pub deferred: Addr<DeferredQueue>,
+    /// Every worker.
+    pub workers: Vec<Addr<Worker>>,
+}
+
+impl Orchestrator {
+    /// Starts every actor on the current actix system, then puts every unfinished job of the
+    /// journal's model back where it belongs.
+    pub async fn start(svc: Services, config: &SystemConfig, executors: Executors) -> Orchestrator {
+        let big = usize::MAX / 2;
+        let pending = JobQueue::new(QueueName::Pending, big).start();
+        let fast = JobQueue::new(QueueName::Fast, big).start();
+        let eco = JobQueue::new(QueueName::Eco, big).start();
+        let deferred = DeferredQueue::default().start();
+        let scheduler = Scheduler::new(
+            svc.clone(),
+            [pending.clone(), fast.clone(), eco.clone()],
+            deferred.clone(),
+            config.tick,
+            config.release_mode,
+        )
+        .start();
+        let intake = Intake::new(
+            svc.clone(),
+            pending.clone(),
+            [fast.clone(), eco.clone()],
+            deferred.clone(),
+            scheduler.clone(),
+            config.max_pending,
+        )
+        .start();
+        let executors = Arc::new(executors);
+        let mut workers = Vec::new();
+        for (pool, n, queue) in [
+            (Pool::Fast, config.fast_workers, &fast),
+            (Pool::Eco, config.eco_workers, &eco),
+        ] {
+            for i in 0..n {
+                let name = format!("{}-{i}", pool.as_str().to_lowercase());
+                workers.push(
+                    Worker::new(
+                        name,
+                        pool,
+                        queue.clone(),
+                        svc.clone(),
+                        Arc::clone(&executors),
+                        config.retry,
+                        config.defaults,
+                    )
+                    .start(),
+                );
+            }
+        }
+        let orchestrator = Orchestrator {
+            svc,
+            intake,
+            scheduler,
+            queues: [pending, fast, eco],
+            deferred,
+            workers,
+        };
+        orchestrator.recover(config.retry).await;
+        orchestrator
+    }
+
+    /// Puts unfinished jobs back: queued ones to `PENDING`, deferred ones on hold, waiting ones
+    /// on their pool, running ones (their worker died with the process) failed and retried.
+    async fn recover(&self, retry: RetryPolicy) {
+        let jobs: Vec<_> = {
+            let model = self.svc.journal.model();
+            model
+                .index_order()
+                .into_iter()
+                .filter_map(|(_, id)| model.job(&id))
+                .filter(|v| !v.status.is_terminal())
+                .map(|v| (v.job_id, v.lifecycle, v.defer_deadline, v.planned_release))
+                .collect()
+        };
+        let [pending, fast, eco] = &self.queues;
+        let pool_queue = |p: Pool| if p == Pool::Fast { fast } else { eco };
+        let mut recovered = 0usize;
+        for (job, life, defer_deadline, planned) in jobs {
+            recovered += 1;
+            match life.stage {
+                Stage::Queued => {
+                    let _ = pending.send(Enqueue(job)).await;
+                    self.scheduler.do_send(PendingArrived);
+                }
+                Stage::Deferred => {
+                    let now = self.svc.clock.now();
+                    let (release_at, reason) = match planned {
+                        Some(t) => (t, ReleaseReason::PlannedSlot),
+                        None => (defer_deadline.unwrap_or(now), ReleaseReason::MaxDeferral),
+                    };
+                    let _ = self
+                        .deferred
+                        .send(Hold {
+                            job,
+                            release_at,
+                            reason,
+                        })
+                        .await;
+                }
+                Stage::Waiting(pool) => {
+                    let _ = pool_queue(pool).send(Enqueue(job)).await;
+                }
+                Stage::Running(pool) => {
+                    let error = "worker lost: carbonq stopped while the job ran".to_owned();
+                    let retry_left = life.attempts < retry.max_attempts;
+                    let mut events = vec![JobEvent::Failed(JobFailed {
+                        attempt: life.attempts,
+                        error: error.clone(),
+                        will_retry: retry_left,
+                        retry_at: None,
+                    })];
+                    if !retry_left {
+                        events.push(JobEvent::DeadLettered(JobDeadLettered {
+                            attempts: life.attempts,
+                            reason: error,
+                        }));
+                    }
+                    match self.svc.journal.append(job, events, job).await {
+                        Ok(_) if retry_left => {
+                            let _ = pool_queue(pool).send(Enqueue(job)).await;
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(%job, error = %e, "cannot record lost run"),
+                    }
+                }
+                Stage::Failing => {
+                    let events = vec![JobEvent::DeadLettered(JobDeadLettered {
+                        attempts: life.attempts,
+                        reason: "out of attempts".into(),
+                    })];
+                    if let Err(e) = self.svc.journal.append(job, events, job).await {
+                        tracing::error!(%job, error = %e, "cannot dead-letter");
+                    }
+                }
+                _ => recovered -= 1,
+            }
+        }
+        if recovered > 0 {
+            tracing::info!(recovered, "unfinished jobs put back from the log");
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Pure routing rules: where a job goes now, how long a deferred job may be held, and where it
+//! goes when let go. No I/O, no clock: the scheduler actor passes `now` and the intensity in.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::events::{Decision, ForecastWindow, JobSubmitted, Pool, ReleaseReason, Urgency};
+use crate::policy::{Policy, PolicyInput, RouteDecision, RouteMode, GUARDRAIL_DEADLINE};
+
+/// What to do with a job now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    /// Queue it on a pool.
+    Run {
+        /// The pool.
+        pool: Pool,
+        /// Why.
+        decision: Decision,
+    },
+    /// Hold it.
+    Defer {
+        /// Why.
+        decision: Decision,
+        /// Released no later than this.
+        defer_deadline: DateTime<Utc>,
+        /// The planner's chosen start, if any.
+        planned_release: Option<DateTime<Utc>>,
+        /// Why it will be released at `defer_deadline` (if nothing greener comes first).
+        release_reason: ReleaseReason,
+    },
+}
+
+/// The latest start that still meets the deadline, when both deadline and duration are known.
+pub fn latest_start(job: &JobSubmitted) -> Option<DateTime<Utc>> {
+    let (deadline, duration) = (job.deadline?, job.duration_s?);
+    Some(deadline - TimeDelta::seconds(i64::try_from(duration).unwrap_or(i64::MAX / 2_000)))
+}
+
+fn pool_of(mode: RouteMode) -> Pool {
+    match mode {
+        RouteMode::Fast => Pool::Fast,
+        RouteMode::Eco | RouteMode::Defer => Pool::Eco,
+    }
+}
+
+fn decision(d: RouteDecision, intensity: f64, window: Option<ForecastWindow>) -> Decision {
+    Decision {
+        carbon_intensity: intensity,
+        policy_rule_id: d.policy_rule_id,
+        reason: d.reason,
+        forecast_window: window,
+    }
+}
+
+fn input<'a>(job: &'a JobSubmitted, intensity: f64) -> Option<PolicyInput<'a>> {
+    PolicyInput::new(intensity, job.urgency.as_str(), &job.job_type).ok()
+}
+
+/// Routes a job by the policy's rules and guardrails at `now` with intensity `intensity`.
+/// A job the rules would defer is held until the policy's maximum deferral or its latest start,
+/// whichever comes first; a job whose deadline leaves no slack runs at once on FAST.
+pub fn route(policy: &Policy, job: &JobSubmitted, now: DateTime<Utc>, intensity: f64) -> Route {
+    let Some(inp) = input(job, intensity) else {
+        return Route::Run {
+            pool: Pool::Eco,
+            decision: Decision {
+                carbon_intensity: intensity,
+                policy_rule_id: "INVALID_INPUT_ECO".into(),
+                reason: "the intensity is not a number; run on ECO".into(),
+                forecast_window: None,
+            },
+        };
+    };
+    let d = policy.decide(&inp);
+    if d.mode != RouteMode::Defer {
+        return Route::Run {
+            pool: pool_of(d.mode),
+            decision: decision(d, intensity, None),
+        };
+    }
+    let max = now + TimeDelta::seconds(policy.max_deferral_seconds() as i64);
+    match latest_start(job) {
+        Some(latest) if latest <= now => Route::Run {
+            pool: Pool::Fast,
+            decision: Decision {
+                carbon_intensity: intensity,
+                policy_rule_id: GUARDRAIL_DEADLINE.into(),
+                reason: format!(
+                    "{} would defer it, but its deadline leaves no slack: run now on FAST",
+                    d.policy_rule_id
+                ),
+                forecast_window: None,
+            },
+        },
+        Some(latest) if latest < max => Route::Defer {
+            decision: decision(d, intensity, None),
+            defer_deadline: latest,
+            planned_release: None,
+            release_reason: ReleaseReason::DeadlineGuardrail,
+        },
+        _ => Route::Defer {
+            decision: decision(d, intensity, None),
+            defer_deadline: max,
+            planned_release: None,
+            release_reason: ReleaseReason::MaxDeferral,
+        },
+    }
+}
+
+/// Where a released job goes: by the rules for a green window or a planned slot (a rule that
+/// would defer again sends it to ECO), FAST at its latest start, ECO after the maximum deferral.
+pub fn release_route(
+    policy: &Policy,
+    job: &JobSubmitted,
+    reason: ReleaseReason,
+    deferred_for: TimeDelta,
+    intensity: f64,
+) -> (Pool, Decision) {
+    let held = deferred_for.to_std().unwrap_or_default();
+    match reason {
+        ReleaseReason::DeadlineGuardrail => (
+            Pool::Fast,
+            Decision {
+                carbon_intensity: intensity,
+                policy_rule_id: GUARDRAIL_DEADLINE.into(),
+                reason: format!(
+                    "held for {}s and reached its latest start; released to FAST to meet its deadline",
+                    deferred_for.num_seconds()
+                ),
+                forecast_window: None,
+            },
+        ),
+        ReleaseReason::MaxDeferral => (
+            Pool::Eco,
+            decision(
+                RouteDecision::max_deferral_release(held, policy.max_deferral()),
+                intensity,
+                None,
+            ),
+        ),
+        ReleaseReason::GreenWindow | ReleaseReason::PlannedSlot => {
+            match input(job, intensity).map(|i| policy.decide(&i)) {
+                Some(d) => (pool_of(d.mode), decision(d, intensity, None)),
+                None => (
+                    Pool::Eco,
+                    Decision {
+                        carbon_intensity: intensity,
+                        policy_rule_id: "INVALID_INPUT_ECO".into(),
+                        reason: "the intensity is not a number; run on ECO".into(),
+                        forecast_window: None,
+                    },
+                ),
+            }
+        }
+    }
+}
+
+/// Whether a job may ever be held (the seed never defers critical jobs; the policy's guardrail
+/// enforces it too).
+pub fn deferrable(job: &JobSubmitted) -> bool {
+    job.urgency != Urgency::Critical
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::sample::one_of_each;
+    use crate::events::JobEvent;
+    use crate::policy::GUARDRAIL_MAX_DEFERRAL;
+    use chrono::TimeZone;
+
+    fn seed() -> Policy {
+        Policy::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.yaml")).unwrap()
+    }
+
+    fn job(deadline_in: Option<i64>, duration: Option<u64>) -> (JobSubmitted, DateTime<Utc>) {
+        let JobEvent::Submitted(mut j) = one_of_each().remove(0) else {
+            unreachable!()
+        };
+        let now = Utc.with_ymd_and_hms(2023, 3, 15, 12, 0, 0).unwrap();
+        j.deadline = deadline_in.map(|s| now + TimeDelta::seconds(s));
+        j.duration_s = duration;
+        (j, now)
+    }
+
+    #[test]
+    fn a_flexible_job_at_medium_intensity_is_held_for_the_max_deferral() {
+        let (j, now) = job(None, None);
+        let Route::Defer {
+            defer_deadline,
+            release_reason,
+            ..
+        } = route(&seed(), &j, now, 300.0)
+        else {
+            panic!("not deferred")
+        };
+        assert_eq!(defer_deadline, now + TimeDelta::seconds(600));
+        assert_eq!(release_reason, ReleaseReason::MaxDeferral);
+    }
+
+    #[test]
+    fn a_deferred_job_is_released_by_its_latest_start_when_that_comes_first() {
+        let (j, now) = job(Some(400), Some(100));
+        let Route::Defer {
+            defer_deadline,
+            release_reason,
+            ..
+        } = route(&seed(), &j, now, 300.0)
+        else {
+            panic!("not deferred")
+        };
+        assert_eq!(defer_deadline, now + TimeDelta::seconds(300));
+        assert_eq!(release_reason, ReleaseReason::DeadlineGuardrail);
+    }
+
+    #[test]
+    fn a_job_whose_deadline_leaves_no_slack_runs_at_once_on_fast() {
+        let (j, now) = job(Some(100), Some(100));
+        let Route::Run { pool, decision } = route(&seed(), &j, now, 300.0) else {
+            panic!("deferred")
+        };
+        assert_eq!(pool, Pool::Fast);
+        assert_eq!(decision.policy_rule_id, GUARDRAIL_DEADLINE);
+    }
+
+    #[test]
+    fn low_and_high_intensity_route_by_the_seed_rules() {
+        let (j, now) = job(None, None);
+        let Route::Run { pool, decision } = route(&seed(), &j, now, 150.0) else {
+            panic!()
+        };
+        assert_eq!(
+            (pool, decision.policy_rule_id.as_str()),
+            (Pool::Fast, "LOW_CARBON_FAST")
+        );
+        let Route::Run { pool, decision } = route(&seed(), &j, now, 450.0) else {
+            panic!()
+        };
+        assert_eq!(
+            (pool, decision.policy_rule_id.as_str()),
+            (Pool::Eco, "HIGH_CARBON_ECO")
+        );
+    }
+
+    #[test]
+    fn released_jobs_go_fast_at_their_deadline_and_eco_after_max_deferral() {
+        let (j, _) = job(None, None);
+        let p = seed();
+        let (pool, d) = release_route(
+            &p,
+            &j,
+            ReleaseReason::DeadlineGuardrail,
+            TimeDelta::seconds(60),
+            300.0,
+        );
+        assert_eq!(
+            (pool, d.policy_rule_id.as_str()),
+            (Pool::Fast, GUARDRAIL_DEADLINE)
+        );
+        let (pool, d) = release_route(
+            &p,
+            &j,
+            ReleaseReason::MaxDeferral,
+            TimeDelta::seconds(600),
+            300.0,
+        );
+        assert_eq!(
+            (pool, d.policy_rule_id.as_str()),
+            (Pool::Eco, GUARDRAIL_MAX_DEFERRAL)
+        );
+        let (pool, _) = release_route(
+            &p,
+            &j,
+            ReleaseReason::GreenWindow,
+            TimeDelta::seconds(60),
+            120.0,
+        );
+        assert_eq!(pool, Pool::Fast);
+    }
+}

@@ -1,0 +1,234 @@
+//! The scheduler actor: routes each pending job by the policy and the grid signal, holds
+//! deferred ones, and on every tick lets go those whose time has come (or all of them when a
+//! green window opens). It decides synchronously and appends through the journal; a job reaches
+//! a queue only after its decision is in the log.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use uuid::Uuid;
+
+use super::deferred_queue::{DeferredQueue, Hold, TakeAll, TakeDue};
+use super::job_queue::{Enqueue, JobQueue, Take};
+use super::routing::{release_route, route, Route};
+use super::services::Services;
+use crate::events::*;
+
+/// How the scheduler lets deferred jobs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseMode {
+    /// The seed's: every held job as soon as the intensity drops below `low`.
+    GreenWindow,
+    /// Only at each job's own release time.
+    OwnTime,
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    svc: Services,
+    pending: Addr<JobQueue>,
+    fast: Addr<JobQueue>,
+    eco: Addr<JobQueue>,
+    deferred: Addr<DeferredQueue>,
+    tick: Duration,
+    release_mode: ReleaseMode,
+}
+
+impl Scheduler {
+    /// A scheduler over these queues, checking deferred jobs every `tick`.
+    pub fn new(
+        svc: Services,
+        queues: [Addr<JobQueue>; 3],
+        deferred: Addr<DeferredQueue>,
+        tick: Duration,
+        release_mode: ReleaseMode,
+    ) -> Self {
+        let [pending, fast, eco] = queues;
+        Scheduler {
+            svc,
+            pending,
+            fast,
+            eco,
+            deferred,
+            tick,
+            release_mode,
+        }
+    }
+
+    fn pool_queue(&self, pool: Pool) -> Addr<JobQueue> {
+        match pool {
+            Pool::Fast => self.fast.clone(),
+            Pool::Eco => self.eco.clone(),
+        }
+    }
+
+    fn release_due(&mut self, ctx: &mut Context<Self>) {
+        let now = self.svc.clock.now();
+        let intensity = self.svc.grid.intensity_at(now);
+        let policy = self.svc.policy();
+        let green =
+            self.release_mode == ReleaseMode::GreenWindow && intensity < policy.thresholds().low;
+        let (svc, deferred) = (self.svc.clone(), self.deferred.clone());
+        let (fast, eco) = (self.fast.clone(), self.eco.clone());
+        let work = async move {
+            let released: Vec<(Uuid, ReleaseReason)> = if green {
+                let all = deferred.send(TakeAll).await.unwrap_or_default();
+                all.into_iter()
+                    .map(|j| (j, ReleaseReason::GreenWindow))
+                    .collect()
+            } else {
+                deferred.send(TakeDue(now)).await.unwrap_or_default()
+            };
+            let appends = released.into_iter().filter_map(|(job, reason)| {
+                let (spec, held_since) = {
+                    let model = svc.journal.model();
+                    let view = model.job(&job)?;
+                    (
+                        view.submitted.clone(),
+                        view.decision.as_ref().map(|(t, _)| *t),
+                    )
+                };
+                let held = now - held_since.unwrap_or(now);
+                let (pool, decision) = release_route(&policy, &spec, reason, held, intensity);
+                let events = vec![
+                    JobEvent::Released(JobReleased {
+                        reason,
+                        carbon_intensity: intensity,
+                    }),
+                    JobEvent::Scheduled(JobScheduled { pool, decision }),
+                ];
+                let (svc, queue) = (
+                    svc.clone(),
+                    if pool == Pool::Fast {
+                        fast.clone()
+                    } else {
+                        eco.clone()
+                    },
+                );
+                Some(async move {
+                    match svc.journal.append(job, events, job).await {
+                        Ok(_) => enqueue(&queue, job).await,
+                        Err(e) => tracing::warn!(%job, error = %e, "release not recorded"),
+                    }
+                })
+            });
+            join_all(appends.collect::<Vec<_>>()).await;
+        };
+        ctx.spawn(work.into_actor(self));
+    }
+}
+
+async fn enqueue(queue: &Addr<JobQueue>, job: Uuid) {
+    match queue.send(Enqueue(job)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(full)) => {
+            tracing::error!(%job, "{full}: job stays in the log and is requeued on restart")
+        }
+        Err(e) => tracing::error!(%job, error = %e, "queue actor gone"),
+    }
+}
+
+impl Actor for Scheduler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.tick, |act, ctx| act.release_due(ctx));
+    }
+}
+
+/// A job was added to `PENDING`: take the oldest and route it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PendingArrived;
+
+/// Routes one job now (used by recovery and tests).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseDue;
+
+impl Handler<ReleaseDue> for Scheduler {
+    type Result = ();
+
+    fn handle(&mut self, _: ReleaseDue, ctx: &mut Context<Self>) {
+        self.release_due(ctx);
+    }
+}
+
+impl Handler<PendingArrived> for Scheduler {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: PendingArrived, _: &mut Context<Self>) -> Self::Result {
+        let pending = self.pending.clone();
+        Box::pin(
+            async move { pending.send(Take).await.ok().flatten() }
+                .into_actor(self)
+                .map(|job, act, ctx| {
+                    if let Some(job) = job {
+                        act.route(job, ctx);
+                    }
+                }),
+        )
+    }
+}
+
+impl Scheduler {
+    fn route(&mut self, job: Uuid, ctx: &mut Context<Self>) {
+        let now: DateTime<Utc> = self.svc.clock.now();
+        let Some(spec) = self
+            .svc
+            .journal
+            .model()
+            .job(&job)
+            .map(|v| v.submitted.clone())
+        else {
+            return;
+        };
+        let intensity = self.svc.grid.intensity_at(now);
+        let decided = route(&self.svc.policy(), &spec, now, intensity);
+        let svc = self.svc.clone();
+        let deferred = self.deferred.clone();
+        let work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = match decided {
+            Route::Run { pool, decision } => {
+                let queue = self.pool_queue(pool);
+                Box::pin(async move {
+                    let event = JobEvent::Scheduled(JobScheduled { pool, decision });
+                    match svc.journal.append(job, vec![event], job).await {
+                        Ok(_) => enqueue(&queue, job).await,
+                        Err(e) => tracing::warn!(%job, error = %e, "decision not recorded"),
+                    }
+                })
+            }
+            Route::Defer {
+                decision,
+                defer_deadline,
+                planned_release,
+                release_reason,
+            } => Box::pin(async move {
+                let event = JobEvent::Deferred(JobDeferred {
+                    decision,
+                    defer_deadline,
+                    planned_release,
+                });
+                match svc.journal.append(job, vec![event], job).await {
+                    Ok(_) => {
+                        let (release_at, reason) = match planned_release {
+                            Some(t) if t < defer_deadline => (t, ReleaseReason::PlannedSlot),
+                            _ => (defer_deadline, release_reason),
+                        };
+                        let _ = deferred
+                            .send(Hold {
+                                job,
+                                release_at,
+                                reason,
+                            })
+                            .await;
+                    }
+                    Err(e) => tracing::warn!(%job, error = %e, "deferral not recorded"),
+                }
+            }),
+        };
+        ctx.spawn(work.into_actor(self));
+    }
+}

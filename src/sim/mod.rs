@@ -1,0 +1,3 @@
+//! The simulated day: the real actors on a virtual clock over real grid data.
+
+pub mod virtual_day;

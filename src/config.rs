@@ -1,10 +1,12 @@
-//! Layered settings: `config/default.toml`, then an optional file, then `CARBONQ__SECTION__KEY`
-//! environment variables.
+//! Layered settings: `config/default.toml` (compiled in), then an optional file, then
+//! `CARBONQ__SECTION__KEY` environment variables.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::actors::executor::Executor;
 use crate::store::KeySpace;
 
 /// Everything carbonq reads from configuration.
@@ -14,6 +16,16 @@ pub struct Settings {
     pub redis: RedisSettings,
     /// Logging.
     pub log: LogSettings,
+    /// The HTTP intake.
+    pub http: HttpSettings,
+    /// Scheduling.
+    pub scheduler: SchedulerSettings,
+    /// Worker pools.
+    pub workers: WorkerSettings,
+    /// How jobs run.
+    pub executors: ExecutorSettings,
+    /// The carbon-intensity signal.
+    pub grid: GridSettings,
 }
 
 /// Where the log lives.
@@ -43,6 +55,66 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// The HTTP intake.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Listen address.
+    pub bind: String,
+    /// Largest request body.
+    pub body_limit_bytes: usize,
+    /// Backpressure bound on `PENDING`.
+    pub max_pending: usize,
+    /// Grace period for running jobs on SIGTERM, seconds.
+    pub shutdown_grace_s: u64,
+}
+
+/// Scheduling.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulerSettings {
+    /// Policy file path; empty for the built-in seed policy.
+    pub policy_file: String,
+    /// Deferred-job check period, seconds.
+    pub tick_s: f64,
+}
+
+/// Worker pools.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// FAST workers.
+    pub fast: usize,
+    /// ECO workers.
+    pub eco: usize,
+    /// Attempts before dead-lettering.
+    pub max_attempts: u32,
+    /// First retry delay, seconds (doubles).
+    pub backoff_s: f64,
+    /// Watts for jobs that give none.
+    pub default_power_w: f64,
+    /// Seconds for jobs that give none.
+    pub default_duration_s: u64,
+}
+
+/// How jobs run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExecutorSettings {
+    /// For every type without its own.
+    pub default: Executor,
+    /// Per job type.
+    #[serde(default)]
+    pub by_type: HashMap<String, Executor>,
+}
+
+/// The carbon-intensity signal.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GridSettings {
+    /// `trace` or `fixed`.
+    pub signal: String,
+    /// Region for `trace`.
+    pub region: String,
+    /// Value for `fixed`.
+    pub fixed_gco2_per_kwh: f64,
+}
+
 /// The defaults compiled into the binary, so it runs from any directory.
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -58,7 +130,8 @@ impl Settings {
             .add_source(
                 config::Environment::with_prefix("CARBONQ")
                     .prefix_separator("__")
-                    .separator("__"),
+                    .separator("__")
+                    .try_parsing(true),
             )
             .build()?
             .try_deserialize()
@@ -74,15 +147,24 @@ mod tests {
         let s = Settings::load(None).unwrap();
         assert_eq!(s.redis.keys(), KeySpace::default());
         assert_eq!(s.log.format, "human");
+        assert_eq!(s.executors.default, Executor::Simulated { speedup: 1.0 });
     }
 
     #[test]
     fn a_file_overrides_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("prod.toml");
-        std::fs::write(&path, "[redis]\nkey_prefix = \"cq:\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[redis]\nkey_prefix = \"cq:\"\n[executors.by_type.train]\nkind = \"command\"\nprogram = \"/bin/true\"\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(&path)).unwrap();
         assert_eq!(s.redis.key_prefix, "cq:");
         assert_eq!(s.redis.url, "redis://127.0.0.1:6379");
+        assert!(matches!(
+            s.executors.by_type["train"],
+            Executor::Command { .. }
+        ));
     }
 }

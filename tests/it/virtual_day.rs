@@ -40,6 +40,7 @@ fn setup() -> DaySetup {
         },
         executors: Executors::simulated(),
         seed: 7,
+        virtual_clock: true,
     }
 }
 
@@ -106,4 +107,46 @@ fn the_same_inputs_give_the_same_event_log() {
     let (la, lb) = (log(&a), log(&b));
     assert!(!la.is_empty());
     assert_eq!(la, lb);
+}
+
+#[test]
+fn a_worker_command_that_fails_twice_then_succeeds_leaves_three_attempts_and_one_completion() {
+    use carbonq::actors::executor::Executor;
+    use carbonq::events::JobEvent;
+    let mut setup = setup();
+    setup.virtual_clock = false;
+    setup.system.retry.backoff = Duration::from_millis(10);
+    setup.executors = Executors {
+        default: Executor::Command {
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                "cat >/dev/null; test \"$CARBONQ_ATTEMPT\" -ge 3".into(),
+            ],
+            timeout_s: 30,
+        },
+        ..Executors::simulated()
+    };
+    let request = SubmitRequest {
+        job_type: Some("flaky".into()),
+        urgency: Some("critical".into()),
+        ..Default::default()
+    };
+    let day = run_day(setup, vec![(start(), request)], |_, _| {}).unwrap();
+    let id = day.job_ids[0].unwrap();
+    let store = carbonq::store::EventStore::Memory(day.log.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let history: Vec<JobEvent> = rt
+        .block_on(store.job_history(id))
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.unwrap().event)
+        .collect();
+    let count = |name: &str| history.iter().filter(|e| e.type_name() == name).count();
+    assert_eq!(count("JobStarted"), 3, "{history:#?}");
+    assert_eq!(count("JobFailed"), 2);
+    assert_eq!(count("JobCompleted"), 1);
+    assert_eq!(day.model.job(&id).unwrap().status, Status::Done);
 }

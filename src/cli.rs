@@ -35,6 +35,14 @@ pub struct RedisArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP intake, the scheduler and the workers on the Redis log.
+    Serve {
+        #[command(flatten)]
+        redis: RedisArgs,
+        /// Listen address (default from config: 127.0.0.1:8000).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
     /// Read the event log for audit: check every event, show past state, rebuild and diff.
     Replay {
         #[command(flatten)]

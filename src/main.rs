@@ -21,6 +21,20 @@ fn main() -> ExitCode {
         cli.log_json || settings.log.format == "json",
         &settings.log.level,
     );
+    if let Command::Serve { redis, bind } = &cli.command {
+        // The actors and the HTTP server need an actix system.
+        let url = redis
+            .redis
+            .clone()
+            .unwrap_or_else(|| settings.redis.url.clone());
+        let bind = bind.clone().unwrap_or_else(|| settings.http.bind.clone());
+        let served =
+            actix_rt::System::new().block_on(carbonq::service::serve(settings, &url, &bind));
+        return match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,6 +69,7 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, Box<dyn s
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
+        Command::Serve { .. } => unreachable!("serve runs on its own actix system"),
         Command::Replay {
             redis,
             from,

@@ -119,15 +119,7 @@ pub fn release_route(
     match reason {
         ReleaseReason::DeadlineGuardrail => (
             Pool::Fast,
-            Decision {
-                carbon_intensity: intensity,
-                policy_rule_id: GUARDRAIL_DEADLINE.into(),
-                reason: format!(
-                    "held for {}s and reached its latest start; released to FAST to meet its deadline",
-                    deferred_for.num_seconds()
-                ),
-                forecast_window: None,
-            },
+            decision(RouteDecision::deadline_release(held), intensity, None),
         ),
         ReleaseReason::MaxDeferral => (
             Pool::Eco,

@@ -121,11 +121,11 @@ impl RouteDecision {
     #[must_use]
     pub fn deadline_release(deferred_for: Duration) -> Self {
         Self {
-            mode: RouteMode::Eco,
+            mode: RouteMode::Fast,
             policy_rule_id: GUARDRAIL_DEADLINE.to_owned(),
             reason: format!(
                 "job was deferred for {} and reached its latest start time; \
-                 released in ECO mode to meet its deadline",
+                 released on FAST to meet its deadline",
                 format_duration(deferred_for)
             ),
             guardrail_applied: true,
@@ -160,7 +160,7 @@ mod tests {
         let decision = RouteDecision::deadline_release(Duration::from_secs(30));
         let yaml = serde_norway::to_string(&decision).unwrap();
         assert!(
-            yaml.starts_with("mode: ECO\npolicy_rule_id: GUARDRAIL_DEADLINE\n"),
+            yaml.starts_with("mode: FAST\npolicy_rule_id: GUARDRAIL_DEADLINE\n"),
             "{yaml}"
         );
         let back: RouteDecision = serde_norway::from_str(&yaml).unwrap();
@@ -183,13 +183,13 @@ mod tests {
     #[test]
     fn deadline_release_is_an_eco_guardrail() {
         let decision = RouteDecision::deadline_release(Duration::from_millis(120_250));
-        assert_eq!(decision.mode, RouteMode::Eco);
+        assert_eq!(decision.mode, RouteMode::Fast);
         assert_eq!(decision.policy_rule_id, GUARDRAIL_DEADLINE);
         assert!(decision.guardrail_applied);
         assert_eq!(
             decision.reason,
             "job was deferred for 120.250s and reached its latest start time; \
-             released in ECO mode to meet its deadline"
+             released on FAST to meet its deadline"
         );
     }
 

@@ -202,7 +202,7 @@ impl Policy {
             self.max_deferral_seconds
         ));
         notes.push(format!(
-            "{GUARDRAIL_DEADLINE}: a deferred job is released in ECO mode at the latest \
+            "{GUARDRAIL_DEADLINE}: a deferred job is released on FAST at the latest \
              start time that still meets its deadline"
         ));
         PolicyExplanation {
@@ -435,7 +435,7 @@ mod tests {
     }
 
     #[test]
-    fn deadline_release_is_eco_with_its_own_id() {
+    fn deadline_release_is_fast_with_its_own_id() {
         let decision = RouteDecision::deadline_release(Duration::from_secs(42));
         assert_eq!(
             (
@@ -443,7 +443,7 @@ mod tests {
                 decision.policy_rule_id.as_str(),
                 decision.guardrail_applied
             ),
-            (RouteMode::Eco, GUARDRAIL_DEADLINE, true)
+            (RouteMode::Fast, GUARDRAIL_DEADLINE, true)
         );
     }
 
@@ -471,7 +471,7 @@ mod tests {
                 "GUARDRAIL_CRITICAL_OVERRIDE: a critical job is never deferred; \
                  a rule choosing DEFER for it gives ECO",
                 "GUARDRAIL_MAX_DEFERRAL: a job deferred for 600s is released in ECO mode",
-                "GUARDRAIL_DEADLINE: a deferred job is released in ECO mode at the latest \
+                "GUARDRAIL_DEADLINE: a deferred job is released on FAST at the latest \
                  start time that still meets its deadline",
             ]
         );

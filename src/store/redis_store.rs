@@ -164,7 +164,7 @@ impl RedisStore {
             .arg(from.to_string())
             .arg(to.to_string())
             .arg("COUNT")
-            .arg(count)
+            .arg(count.min(i64::MAX as usize))
             .query_async(&mut conn)
             .await?;
         parse_entries(reply)

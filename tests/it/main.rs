@@ -3,7 +3,9 @@
 mod support;
 
 mod events_golden;
+mod http;
 mod projections;
 mod replay_cli;
+mod restart;
 mod store_contract;
 mod virtual_day;

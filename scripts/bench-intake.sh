@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Side-by-side intake benchmark: carbonq serve vs BullMQ on the same private Redis, same run.
+# usage: scripts/bench-intake.sh [JOBS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${1:-20000}
+ROUNDS=${2:-3}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+  --dir "$work" --pidfile "$work/redis.pid" --logfile "$work/redis.log"
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+cargo build --release --quiet --bin carbonq --example intake_load
+if [ ! -d "$work/bullmq/node_modules" ]; then
+  cp -r ../shared/bench/bullmq "$work/bullmq"
+  (cd "$work/bullmq" && npm install --silent --no-audit --no-fund >/dev/null)
+fi
+
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round"
+  redis-cli -p "$redis_port" flushall >/dev/null
+  http_port=$(free_port)
+  CARBONQ__WORKERS__FAST=8 CARBONQ__WORKERS__ECO=2 CARBONQ__HTTP__MAX_PENDING=100000 \
+  CARBONQ__GRID__SIGNAL=fixed CARBONQ__LOG__LEVEL=warn \
+    target/release/carbonq serve --redis "redis://127.0.0.1:$redis_port" --bind "127.0.0.1:$http_port" &
+  server=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  CARBONQ_URL="http://127.0.0.1:$http_port" JOBS=$JOBS IN_FLIGHT=50 target/release/examples/intake_load | tee "$work/carbonq.$round"
+  kill -TERM "$server"; wait "$server" || true
+  redis-cli -p "$redis_port" flushall >/dev/null
+  (cd "$work/bullmq" && node bench.mjs --port "$redis_port" --n "$JOBS" --concurrency 50) | tee "$work/bullmq.$round" | grep -E "50 in flight|end-to-end" | head -2
+done
+
+python3 - "$work" "$ROUNDS" <<'PY'
+import re, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+def num(path, pattern):
+    m = re.search(pattern, open(path).read())
+    return float(m.group(1).replace(",", ""))
+rows = []
+for r in range(1, rounds + 1):
+    cq_in = num(f"{work}/carbonq.{r}", r"accepted: ([\d.]+) jobs/s")
+    cq_e2e = num(f"{work}/carbonq.{r}", r"end-to-end: ([\d.]+) jobs/s")
+    bq_in = num(f"{work}/bullmq.{r}", r"50 in flight:\s+([\d,]+) jobs/s")
+    bq_e2e = num(f"{work}/bullmq.{r}", r"end-to-end \(concurrent produce\+consume\): ([\d,]+) jobs/s")
+    rows.append((cq_in, bq_in, cq_in / bq_in, cq_e2e, bq_e2e, cq_e2e / bq_e2e))
+med = [statistics.median(c) for c in zip(*rows)]
+print(f"\nmedian of {rounds} rounds, same Redis, same run:")
+print(f"intake  carbonq {med[0]:>9,.0f}/s  BullMQ add() x50 {med[1]:>9,.0f}/s  ratio {med[2]:.2f}")
+print(f"e2e     carbonq {med[3]:>9,.0f}/s  BullMQ           {med[4]:>9,.0f}/s  ratio {med[5]:.2f}")
+PY

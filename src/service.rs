@@ -1,0 +1,216 @@
+//! `carbonq serve`: wires the Redis log, the journal, the actors, the projection runner and the
+//! HTTP intake together, and stops them in order on SIGTERM.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use actix_web::{web, App, HttpServer};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::actors::executor::Executors;
+use crate::actors::journal::Journal;
+use crate::actors::scheduler::ReleaseMode;
+use crate::actors::services::Services;
+use crate::actors::worker::{RetryPolicy, RunDefaults};
+use crate::actors::{Orchestrator, SystemConfig};
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::grid::{ClockMapping, GridError, GridSignal, Region};
+use crate::http::{routes, AppState};
+use crate::ids::IdGen;
+use crate::policy::{Policy, PolicyError};
+use crate::projections::runner::{fold_log, ProjectionRunner};
+use crate::projections::Status;
+use crate::store::{Bound, EventStore, RedisStore, Stamper, StoreError};
+
+/// Why the service could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The log could not be reached or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The policy file is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The grid signal could not be set up.
+    #[error(transparent)]
+    Grid(#[from] GridError),
+    /// The listener could not bind.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// Where.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signals or the server failed.
+    #[error("service i/o failed")]
+    Io(#[from] std::io::Error),
+}
+
+/// Loads the configured policy (or the seed's built-in rules when no file is set).
+pub fn load_policy(settings: &Settings) -> Result<Policy, PolicyError> {
+    match settings.scheduler.policy_file.as_str() {
+        "" => Policy::from_str_named(
+            crate::policy::rulebook::SEED_POLICY_YAML,
+            "<built-in seed policy>",
+        ),
+        path => Policy::from_path(path),
+    }
+}
+
+/// The grid signal from config, replayed on the wall clock.
+pub fn grid_signal(settings: &Settings) -> Result<GridSignal, GridError> {
+    if settings.grid.signal == "fixed" {
+        return Ok(GridSignal::Fixed(settings.grid.fixed_gco2_per_kwh));
+    }
+    GridSignal::from_region(
+        Region::from_name(&settings.grid.region)?,
+        ClockMapping::Calendar,
+    )
+}
+
+/// Pool sizes, tick and retries from config.
+pub fn system_config(settings: &Settings) -> SystemConfig {
+    SystemConfig {
+        fast_workers: settings.workers.fast,
+        eco_workers: settings.workers.eco,
+        max_pending: settings.http.max_pending,
+        tick: Duration::from_secs_f64(settings.scheduler.tick_s.max(0.01)),
+        release_mode: ReleaseMode::GreenWindow,
+        retry: RetryPolicy {
+            max_attempts: settings.workers.max_attempts.max(1),
+            backoff: Duration::from_secs_f64(settings.workers.backoff_s.max(0.0)),
+        },
+        defaults: RunDefaults {
+            power_w: settings.workers.default_power_w,
+        },
+    }
+}
+
+/// Runs the service until SIGTERM or SIGINT. Must run inside an actix system.
+pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<(), ServeError> {
+    let store = RedisStore::open(redis_url, settings.redis.keys(), Stamper::system()).await?;
+    let log = EventStore::Redis(store.clone());
+    let (model, anomalies) = fold_log(&log, Bound::Open, Bound::Open, None, |_| {}).await?;
+    for a in &anomalies {
+        tracing::warn!(stream_id = %a.stream_id, problem = %a.problem, "skipped log entry");
+    }
+    tracing::info!(
+        jobs = model.jobs.len(),
+        events = model.applied,
+        "log folded"
+    );
+    let policy = load_policy(&settings)?;
+    let svc = Services {
+        journal: Journal::start(log, model),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(IdGen::Random),
+        grid: Arc::new(grid_signal(&settings)?),
+        policy: Arc::new(RwLock::new(Arc::new(policy))),
+    };
+    let executors = Executors {
+        by_type: settings.executors.by_type.clone(),
+        default: settings.executors.default.clone(),
+        default_duration_s: settings.workers.default_duration_s,
+    };
+    let orchestrator = Orchestrator::start(svc.clone(), &system_config(&settings), executors).await;
+
+    let runner = ProjectionRunner::start(&store, settings.redis.keys()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let projector = actix_rt::spawn(runner.follow(async {
+        let _ = stop_rx.await;
+    }));
+    actix_rt::spawn(watch_policy(settings.clone(), svc.clone()));
+
+    let state = web::Data::new(AppState {
+        orchestrator,
+        store: store.clone(),
+        body_limit: settings.http.body_limit_bytes,
+    });
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+        .disable_signals()
+        .shutdown_timeout(5)
+        .bind(bind)
+        .map_err(|source| ServeError::Bind {
+            addr: bind.to_owned(),
+            source,
+        })?
+        .run();
+    let handle = server.handle();
+    tracing::info!(%bind, "carbonq serving");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let served = actix_rt::spawn(server);
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping intake"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping intake"),
+    }
+    handle.stop(true).await;
+    let _ = served.await;
+    let grace = Duration::from_secs(settings.http.shutdown_grace_s);
+    let deadline = tokio::time::Instant::now() + grace;
+    loop {
+        let running = svc
+            .journal
+            .model()
+            .counters
+            .by_status
+            .get(&Status::Running)
+            .copied()
+            .unwrap_or(0);
+        if running == 0 || tokio::time::Instant::now() >= deadline {
+            if running > 0 {
+                tracing::warn!(
+                    running,
+                    "grace period over; these jobs are retried on restart"
+                );
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop_tx.send(());
+    if let Ok(Err(e)) = projector.await {
+        tracing::warn!(error = %e, "projection runner stopped with an error");
+    }
+    tracing::info!("carbonq stopped");
+    Ok(())
+}
+
+/// Reloads the policy on SIGHUP or when its file changes; an invalid policy is refused and the
+/// old one stays in force.
+async fn watch_policy(settings: Settings, svc: Services) {
+    let path = settings.scheduler.policy_file.clone();
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    let modified = |p: &str| {
+        std::fs::metadata(Path::new(p))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let mut seen: Option<SystemTime> = modified(&path);
+    loop {
+        let reason = tokio::select! {
+            _ = hup.recv() => "SIGHUP",
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {
+                let now = modified(&path);
+                if path.is_empty() || now == seen { continue; }
+                seen = now;
+                "file change"
+            }
+        };
+        match load_policy(&settings) {
+            Ok(policy) => {
+                tracing::info!(%reason, policy = %policy.name(), "policy reloaded");
+                svc.replace_policy(policy);
+            }
+            Err(e) => {
+                tracing::error!(%reason, error = %e, "new policy refused; the old one stays in force")
+            }
+        }
+    }
+}

@@ -1,0 +1,651 @@
+//! The HTTP API in process (no port): the seed's calls, every refusal, idempotency, cancelling,
+//! paging, Redis outages, and a snapshot of each endpoint's JSON.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::test::{self, TestRequest};
+use actix_web::{web, App};
+use carbonq::actors::executor::{Executor, Executors};
+use carbonq::actors::journal::Journal;
+use carbonq::actors::scheduler::ReleaseMode;
+use carbonq::actors::services::Services;
+use carbonq::actors::worker::{RetryPolicy, RunDefaults};
+use carbonq::actors::{Orchestrator, SystemConfig};
+use carbonq::clock::SystemClock;
+use carbonq::grid::GridSignal;
+use carbonq::http::{routes, AppState};
+use carbonq::ids::IdGen;
+use carbonq::policy::Policy;
+use carbonq::projections::runner::ProjectionRunner;
+use carbonq::projections::ReadModel;
+use carbonq::store::{Bound, EventStore, RedisStore};
+use chrono::{TimeDelta, Utc};
+use insta::internals::Content;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::support::{redis_store, TestRedis};
+
+/// Largest body the test API accepts.
+const BODY_LIMIT: usize = 1024;
+
+/// A private Redis, the actors on it, and the state the routes share.
+struct TestApi {
+    redis: Option<TestRedis>,
+    store: RedisStore,
+    state: web::Data<AppState>,
+}
+
+impl TestApi {
+    /// Everything running, with a projection runner following the log.
+    async fn start() -> TestApi {
+        Self::start_with(true).await
+    }
+
+    /// Everything running; the read models are kept only if `project`.
+    async fn start_with(project: bool) -> TestApi {
+        let server = TestRedis::start();
+        let store = redis_store(&server).await;
+        let journal = Journal::start(EventStore::Redis(store.clone()), ReadModel::default());
+        let policy = Policy::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.yaml"))
+            .expect("policy loads");
+        let svc = Services {
+            journal,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(IdGen::Random),
+            grid: Arc::new(GridSignal::Fixed(300.0)),
+            policy: Arc::new(RwLock::new(Arc::new(policy))),
+        };
+        let config = SystemConfig {
+            fast_workers: 2,
+            eco_workers: 1,
+            max_pending: 1000,
+            tick: Duration::from_millis(200),
+            release_mode: ReleaseMode::GreenWindow,
+            retry: RetryPolicy {
+                max_attempts: 3,
+                backoff: Duration::from_millis(10),
+            },
+            defaults: RunDefaults { power_w: 300.0 },
+        };
+        let executors = Executors {
+            default: Executor::Simulated { speedup: 1000.0 },
+            ..Executors::simulated()
+        };
+        let orchestrator = Orchestrator::start(svc, &config, executors).await;
+        if project {
+            let runner = ProjectionRunner::start(&store, store.keys().clone())
+                .await
+                .expect("projection runner starts");
+            actix_rt::spawn(runner.follow(std::future::pending()));
+        }
+        TestApi {
+            redis: Some(server),
+            store: store.clone(),
+            state: web::Data::new(AppState {
+                orchestrator,
+                store,
+                body_limit: BODY_LIMIT,
+            }),
+        }
+    }
+
+    /// The app as `carbonq serve` builds it.
+    fn app(
+        &self,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        App::new().app_data(self.state.clone()).configure(routes)
+    }
+
+    /// `XLEN events`.
+    async fn log_len(&self) -> u64 {
+        EventStore::Redis(self.store.clone())
+            .entry_count()
+            .await
+            .expect("XLEN")
+    }
+
+    /// How many `JobSubmitted` events the log holds.
+    async fn submissions_in_log(&self) -> usize {
+        EventStore::Redis(self.store.clone())
+            .read_range(Bound::Open, Bound::Open, 100_000)
+            .await
+            .expect("XRANGE")
+            .into_iter()
+            .filter(|(_, e)| {
+                e.as_ref()
+                    .is_ok_and(|r| r.event.type_name() == "JobSubmitted")
+            })
+            .count()
+    }
+
+    /// Kills the Redis server.
+    fn stop_redis(&mut self) {
+        self.redis.take();
+    }
+}
+
+/// An answer: status, `Retry-After`, JSON body (`null` when empty).
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+async fn send<S, R, B>(app: &S, req: R) -> Reply
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let response = test::call_service(app, req).await;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().expect("ascii header").to_owned());
+    let bytes = test::read_body(response).await;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {bytes:?}"))
+    };
+    Reply {
+        status,
+        retry_after,
+        body,
+    }
+}
+
+fn get(uri: &str) -> TestRequest {
+    TestRequest::get().uri(uri)
+}
+
+fn submit(body: &Value) -> TestRequest {
+    TestRequest::post().uri("/jobs").set_json(body)
+}
+
+fn raw_submit(content_type: Option<&str>, body: &str) -> TestRequest {
+    let req = TestRequest::post()
+        .uri("/jobs")
+        .set_payload(body.to_owned());
+    match content_type {
+        Some(ct) => req.insert_header((header::CONTENT_TYPE, ct)),
+        None => req,
+    }
+}
+
+/// Asks `uri` until `ready` holds for a 200 answer, for up to ten seconds; returns that body.
+/// The projection runner and the workers run in the background, so reads converge.
+async fn wait_for<S, R, B>(
+    app: &S,
+    uri: &str,
+    make: impl Fn(TestRequest) -> R,
+    ready: impl Fn(&Value) -> bool,
+) -> Value
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = send(app, make(get(uri))).await;
+        if reply.status == 200 && ready(&reply.body) {
+            return reply.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET {uri} never became ready; last answer {reply:?}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Replaces ids, times and measured values, keeping `null`s visible.
+fn redacted(value: Content, _: insta::internals::ContentPath<'_>) -> Content {
+    match value {
+        Content::None | Content::Unit => value,
+        _ => Content::from("[redacted]"),
+    }
+}
+
+/// Snapshot settings with every id, time and measurement redacted.
+fn snapshots() -> insta::Settings {
+    let mut settings = crate::snapshot_settings!();
+    for selector in [
+        ".job_id",
+        ".created_at",
+        ".updated_at",
+        ".decision_timestamp",
+        ".started_at",
+        ".finished_at",
+        ".worker",
+        ".duration_ms",
+        ".energy_kwh",
+        ".emissions_kg",
+        ".baseline_emissions_kg",
+        ".defer_deadline_ts",
+        ".jobs[].job_id",
+        ".jobs[].created_at",
+        ".jobs[].updated_at",
+        ".jobs[].decision_timestamp",
+        ".jobs[].defer_deadline_ts",
+        ".next_cursor",
+        ".events[].stream_id",
+        ".events[].recorded_at",
+        ".performance.avg_duration_ms",
+        ".sustainability.total_emissions_kg",
+        ".sustainability.baseline_emissions_kg",
+        ".sustainability.saved_kg",
+        ".sustainability.total_energy_kwh",
+        ".queues[].head",
+        ".queues[].head_score",
+    ] {
+        settings.add_redaction(selector, insta::dynamic_redaction(redacted));
+    }
+    settings
+}
+
+fn job_id_of(body: &Value) -> Uuid {
+    body["job_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no job_id in {body}"))
+}
+
+#[actix_web::test]
+async fn the_seed_readme_calls_answer_with_the_seed_fields() {
+    let api = TestApi::start().await;
+    let app = test::init_service(api.app()).await;
+
+    let health = send(&app, get("/health").to_request()).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body, json!({ "ok": true, "service": "api" }));
+
+    let root = send(&app, get("/").to_request()).await;
+    assert_eq!(root.status, 200);
+    assert_eq!(root.body["name"], "carbonq");
+    assert!(root.body["endpoints"]["POST /jobs"].is_string());
+
+    let submitted = send(
+        &app,
+        submit(&json!({ "type": "train", "urgency": "critical" })).to_request(),
+    )
+    .await;
+    assert_eq!(submitted.status, 200);
+    assert_eq!(submitted.body["status"], "QUEUED");
+    assert_eq!(submitted.body.as_object().map(|o| o.len()), Some(2));
+    let id = job_id_of(&submitted.body);
+
+    let job = wait_for(
+        &app,
+        &format!("/jobs/{id}"),
+        |r| r.to_request(),
+        |b| b["status"] == "DONE",
+    )
+    .await;
+    for field in [
+        "job_id",
+        "type",
+        "urgency",
+        "status",
+        "mode",
+        "created_at",
+        "updated_at",
+        "decision_timestamp",
+        "carbon_intensity_at_decision",
+        "policy_rule_id",
+        "decision_reason",
+        "duration_ms",
+        "emissions_kg",
+        "result",
+    ] {
+        assert!(job[field].is_string(), "{field} missing in {job}");
+    }
+    assert_eq!(job["job_id"], id.to_string());
+    assert_eq!(
+        (&job["type"], &job["mode"]),
+        (&json!("train"), &json!("FAST"))
+    );
+
+    let explain = send(&app, get(&format!("/jobs/{id}/explain")).to_request()).await;
+    assert_eq!(explain.status, 200);
+    let e = &explain.body;
+    assert_eq!(e["policy_rule_id"], "CRITICAL_OVERRIDE");
+    assert_eq!(e["guardrail_applied"], false);
+    assert_eq!(e["carbon_intensity_at_decision"], 300.0);
+    assert_eq!(
+        e["explainability"]["thresholds"],
+        json!({ "low": 200.0, "high": 400.0 })
+    );
+    assert_eq!(e["explainability"]["max_deferral_seconds"], 600);
+
+    // Stats are counters in the read models: wait for the runner to fold the completion.
+    let stats = wait_for(
+        &app,
+        "/stats",
+        |r| r.to_request(),
+        |b| b["jobs"]["counts_by_status"]["DONE"] == 1,
+    )
+    .await;
+    assert_eq!(stats["jobs"]["total_jobs"], 1);
+    assert_eq!(stats["jobs"]["counts_by_mode"]["FAST"], 1);
+    for depth in ["pending", "fast", "eco", "deferred"] {
+        assert_eq!(stats["queue_depths"][depth], 0, "{stats}");
+    }
+    assert!(stats["performance"]["avg_duration_ms"].is_number());
+    assert!(stats["sustainability"]["total_emissions_kg"].is_number());
+
+    snapshots().bind(|| {
+        insta::assert_json_snapshot!("seed_health", health.body);
+        insta::assert_json_snapshot!("seed_root", root.body);
+        insta::assert_json_snapshot!("seed_submit", submitted.body);
+        insta::assert_json_snapshot!("seed_job", job);
+        insta::assert_json_snapshot!("seed_explain", explain.body);
+        insta::assert_json_snapshot!("seed_stats", stats);
+    });
+}
+
+#[actix_web::test]
+async fn every_bad_request_is_refused_and_appends_nothing() {
+    let api = TestApi::start().await;
+    let app = test::init_service(api.app()).await;
+    let soon = (Utc::now() + TimeDelta::seconds(60)).to_rfc3339();
+    let unknown = crate::support::job(999);
+    let cases: Vec<(&str, TestRequest, u16)> = vec![
+        (
+            "malformed_json",
+            raw_submit(Some("application/json"), r#"{"type": "#),
+            400,
+        ),
+        ("wrong_type", submit(&json!({ "urgency": 5 })), 400),
+        ("unknown_field", submit(&json!({ "colour": "green" })), 400),
+        (
+            "unknown_urgency",
+            submit(&json!({ "urgency": "asap" })),
+            422,
+        ),
+        (
+            "deadline_in_past",
+            submit(&json!({ "deadline": "2000-01-01T00:00:00Z" })),
+            422,
+        ),
+        (
+            "deadline_shorter_than_duration",
+            submit(&json!({ "deadline": soon, "duration_s": 3600 })),
+            422,
+        ),
+        (
+            "body_too_large",
+            submit(&json!({ "type": "x".repeat(2 * BODY_LIMIT) })),
+            413,
+        ),
+        (
+            "wrong_content_type",
+            raw_submit(Some("text/plain"), r#"{"type": "train"}"#),
+            415,
+        ),
+        (
+            "no_content_type",
+            raw_submit(None, r#"{"type": "train"}"#),
+            415,
+        ),
+        ("unknown_job", get(&format!("/jobs/{unknown}")), 404),
+        ("job_id_not_a_uuid", get("/jobs/not-a-uuid"), 404),
+        (
+            "explain_unknown_job",
+            get(&format!("/jobs/{unknown}/explain")),
+            404,
+        ),
+        (
+            "events_of_unknown_job",
+            get(&format!("/jobs/{unknown}/events")),
+            404,
+        ),
+        (
+            "cancel_unknown_job",
+            TestRequest::delete().uri(&format!("/jobs/{unknown}")),
+            404,
+        ),
+        ("bad_cursor", get("/jobs?cursor=garbage"), 400),
+        ("bad_limit", get("/jobs?limit=many"), 400),
+        ("unknown_route", get("/nowhere"), 404),
+        ("wrong_method", TestRequest::put().uri("/jobs"), 405),
+    ];
+    let mut answers = serde_json::Map::new();
+    for (name, req, status) in cases {
+        let before = api.log_len().await;
+        let reply = send(&app, req.to_request()).await;
+        assert_eq!(reply.status, status, "{name}: {reply:?}");
+        assert_eq!(reply.retry_after, None, "{name}");
+        assert_eq!(api.log_len().await, before, "{name} appended to the log");
+        answers.insert(
+            name.to_owned(),
+            json!({ "status": status, "body": reply.body }),
+        );
+    }
+    assert_eq!(api.log_len().await, 0);
+    assert_eq!(
+        answers["unknown_job"]["body"],
+        json!({ "detail": "Job not found" })
+    );
+    snapshots().bind(|| {
+        insta::assert_json_snapshot!("refusals", answers, {
+            ".deadline_in_past.body.message" => "[redacted]",
+            ".deadline_shorter_than_duration.body.message" => "[redacted]",
+        });
+    });
+}
+
+#[actix_web::test]
+async fn a_repeated_idempotency_key_answers_the_first_job_and_appends_once() {
+    let api = TestApi::start().await;
+    let app = test::init_service(api.app()).await;
+    let body = json!({ "type": "etl", "urgency": "critical", "idempotency_key": "nightly-42" });
+
+    let first = send(&app, submit(&body).to_request()).await;
+    let again = send(&app, submit(&body).to_request()).await;
+    assert_eq!((first.status, again.status), (200, 200));
+    assert_eq!(job_id_of(&again.body), job_id_of(&first.body));
+    assert_eq!(first.body.get("duplicate"), None);
+    assert_eq!(again.body["duplicate"], true);
+
+    // Two at once with a new key: one job, the other answer marked as its duplicate.
+    let other = json!({ "type": "etl", "idempotency_key": "nightly-43" });
+    let (a, b) = tokio::join!(
+        send(&app, submit(&other).to_request()),
+        send(&app, submit(&other).to_request())
+    );
+    assert_eq!(job_id_of(&a.body), job_id_of(&b.body));
+    let duplicates = [&a, &b]
+        .iter()
+        .filter(|r| r.body.get("duplicate") == Some(&json!(true)))
+        .count();
+    assert_eq!(duplicates, 1, "{a:?} {b:?}");
+
+    assert_eq!(api.submissions_in_log().await, 2);
+}
+
+#[actix_web::test]
+async fn a_deferred_job_is_cancelled_once_and_a_finished_one_cannot_be() {
+    let api = TestApi::start().await;
+    let app = test::init_service(api.app()).await;
+    let submitted = send(&app, submit(&json!({ "type": "batch" })).to_request()).await;
+    let id = job_id_of(&submitted.body);
+    let job_uri = format!("/jobs/{id}");
+
+    // Flexible at 300 g/kWh is deferred by MEDIUM_FLEX_DEFER, for at most 600 s.
+    wait_for(
+        &app,
+        &job_uri,
+        |r| r.to_request(),
+        |b| b["status"] == "DEFERRED",
+    )
+    .await;
+    let explain = send(&app, get(&format!("{job_uri}/explain")).to_request()).await;
+    assert_eq!(explain.body["mode"], "DEFER");
+    assert_eq!(explain.body["policy_rule_id"], "MEDIUM_FLEX_DEFER");
+    let deadline = explain.body["defer_deadline_ts"]
+        .as_i64()
+        .expect("deadline");
+    let expected = Utc::now().timestamp() + 600;
+    assert!((expected - 5..=expected).contains(&deadline), "{deadline}");
+    let queues = wait_for(
+        &app,
+        "/queues",
+        |r| r.to_request(),
+        |b| b["queues"][3]["depth"] == 1,
+    )
+    .await;
+
+    let cancelled = send(&app, TestRequest::delete().uri(&job_uri).to_request()).await;
+    assert_eq!(cancelled.status, 200);
+    assert_eq!(
+        cancelled.body,
+        json!({ "job_id": id, "status": "CANCELLED" })
+    );
+    // Cancelling again answers the same and appends nothing.
+    let before = api.log_len().await;
+    let again = send(&app, TestRequest::delete().uri(&job_uri).to_request()).await;
+    assert_eq!((again.status, &again.body), (200, &cancelled.body));
+    assert_eq!(api.log_len().await, before);
+
+    let events = send(&app, get(&format!("{job_uri}/events")).to_request()).await;
+    assert_eq!(events.status, 200);
+    let types: Vec<&str> = events.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(types, ["JobSubmitted", "JobDeferred", "JobCancelled"]);
+
+    let done = send(
+        &app,
+        submit(&json!({ "type": "train", "urgency": "critical" })).to_request(),
+    )
+    .await;
+    let done_uri = format!("/jobs/{}", job_id_of(&done.body));
+    wait_for(
+        &app,
+        &done_uri,
+        |r| r.to_request(),
+        |b| b["status"] == "DONE",
+    )
+    .await;
+    let refused = send(&app, TestRequest::delete().uri(&done_uri).to_request()).await;
+    assert_eq!(refused.status, 409);
+    assert_eq!(refused.body["error"], "not_cancellable");
+
+    snapshots().bind(|| {
+        insta::assert_json_snapshot!("deferred_explain", explain.body);
+        insta::assert_json_snapshot!("deferred_queues", queues);
+        insta::assert_json_snapshot!("cancelled_events", events.body, {
+            ".events[1].summary" => "[redacted]",
+        });
+        insta::assert_json_snapshot!("not_cancellable", refused.body, {
+            ".message" => "[redacted]",
+        });
+    });
+}
+
+#[actix_web::test]
+async fn jobs_are_listed_page_by_page_without_repeats() {
+    let api = TestApi::start().await;
+    let app = test::init_service(api.app()).await;
+    let mut submitted = HashSet::new();
+    for _ in 0..5 {
+        let reply = send(&app, submit(&json!({ "type": "batch" })).to_request()).await;
+        submitted.insert(job_id_of(&reply.body));
+    }
+    wait_for(
+        &app,
+        "/jobs?limit=500",
+        |r| r.to_request(),
+        |b| {
+            b["jobs"].as_array().is_some_and(|jobs| {
+                jobs.len() == 5 && jobs.iter().all(|j| j["status"] == "DEFERRED")
+            })
+        },
+    )
+    .await;
+
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let uri = match &cursor {
+            None => "/jobs?limit=2".to_owned(),
+            Some(c) => format!("/jobs?limit=2&cursor={c}"),
+        };
+        let reply = send(&app, get(&uri).to_request()).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        cursor = reply.body["next_cursor"].as_str().map(str::to_owned);
+        pages.push(reply.body);
+        if cursor.is_none() {
+            break;
+        }
+        assert!(pages.len() < 10, "paging does not end");
+    }
+    let sizes: Vec<usize> = pages
+        .iter()
+        .map(|p| p["jobs"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(sizes, [2, 2, 1]);
+    let listed: Vec<Uuid> = pages
+        .iter()
+        .flat_map(|p| p["jobs"].as_array().cloned().unwrap_or_default())
+        .map(|j| job_id_of(&j))
+        .collect();
+    assert_eq!(listed.len(), 5);
+    assert_eq!(listed.iter().copied().collect::<HashSet<_>>(), submitted);
+
+    snapshots().bind(|| insta::assert_json_snapshot!("first_page", pages[0]));
+}
+
+#[actix_web::test]
+async fn a_job_is_readable_before_its_projection_is_written() {
+    let api = TestApi::start_with(false).await;
+    let app = test::init_service(api.app()).await;
+    let submitted = send(&app, submit(&json!({ "type": "train" })).to_request()).await;
+    let id = job_id_of(&submitted.body);
+
+    let job = send(&app, get(&format!("/jobs/{id}")).to_request()).await;
+    assert_eq!(job.status, 200);
+    assert_eq!(job.body["job_id"], id.to_string());
+    assert_eq!(job.body["type"], "train");
+    let listed = send(&app, get("/jobs").to_request()).await;
+    assert_eq!(listed.body, json!({ "jobs": [], "next_cursor": null }));
+}
+
+#[actix_web::test]
+async fn reads_and_writes_answer_503_with_retry_after_while_redis_is_down() {
+    let mut api = TestApi::start().await;
+    let app = test::init_service(api.app()).await;
+    api.stop_redis();
+
+    for req in [
+        get("/stats"),
+        get("/queues"),
+        get("/jobs"),
+        submit(&json!({})),
+    ] {
+        let reply = send(&app, req.to_request()).await;
+        assert_eq!(reply.status, 503, "{reply:?}");
+        assert_eq!(reply.retry_after.as_deref(), Some("5"));
+        assert_eq!(reply.body["error"], "store_unavailable");
+    }
+}

@@ -43,6 +43,8 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         bind: Option<String>,
     },
+    /// Run a simulated day of real grid data through the real actors, on the in-memory store.
+    Simulate(SimulateArgs),
     /// Read the event log for audit: check every event, show past state, rebuild and diff.
     Replay {
         #[command(flatten)]
@@ -71,6 +73,76 @@ pub enum Command {
         #[command(subcommand)]
         what: InspectTarget,
     },
+}
+
+/// `carbonq simulate`'s options.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// A shipped region: gb, de, caiso, no, de2020, gb-neso.
+    #[arg(long, default_value = "gb")]
+    pub region: String,
+    /// A trace CSV (`timestamp,gco2_per_kwh`) instead of a shipped region.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// First day (YYYY-MM-DD); default a mid-March weekday inside the trace.
+    #[arg(long)]
+    pub date: Option<chrono::NaiveDate>,
+    /// Days to simulate.
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+    /// Jobs a day in the generated workload.
+    #[arg(long, default_value_t = 2000)]
+    pub jobs: usize,
+    /// A workload file (JSONL or CSV) instead of the generated one.
+    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+    pub workload: Option<PathBuf>,
+    /// A scenario from the literature instead of the generated workload.
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+    /// FAST,ECO workers (e.g. 8,4); default: sized so running at submission never queues.
+    #[arg(long, value_parser = parse_workers)]
+    pub workers: Option<(usize, usize)>,
+    /// `seed` (the prototype's threshold rules) or `forecast` (the capacity-aware planner).
+    #[arg(long, value_enum, default_value = "forecast")]
+    pub policy: crate::sim::simulate::PolicyKind,
+    /// Seeds the workload, the forecast error and the ids.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Forecast error as a share of the mean intensity.
+    #[arg(long, default_value_t = 0.05)]
+    pub forecast_error: f64,
+    /// Where report.json and day.svg go.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also record the run into this Redis, so that replay and inspect work on it.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+}
+
+/// Scenarios from the literature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// "Let's Wait Awhile" (Middleware '21) scenario II: ad-hoc ML training, Germany 2020.
+    LetsWaitAwhile,
+}
+
+fn parse_workers(s: &str) -> Result<(usize, usize), String> {
+    let (f, e) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?}: expected FAST,ECO, e.g. 8,4"))?;
+    let n = |x: &str| {
+        x.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{x:?} is not a number of workers"))
+    };
+    let (f, e) = (n(f)?, n(e)?);
+    if f + e == 0 {
+        return Err("at least one worker is needed".into());
+    }
+    Ok((f, e))
 }
 
 /// What `inspect` shows.

@@ -17,6 +17,7 @@ pub mod events;
 pub mod grid;
 pub mod http;
 pub mod ids;
+pub mod planner;
 pub mod policy;
 pub mod projections;
 pub mod service;

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod simulate;
+
 use carbonq::audit::{self, inspect, replay::ReplayOptions, Verdict};
 use carbonq::cli::{Cli, Command, InspectTarget, RedisArgs};
 use carbonq::config::Settings;
@@ -33,6 +35,12 @@ fn main() -> ExitCode {
         return match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
+        };
+    }
+    if let Command::Simulate(args) = &cli.command {
+        return match simulate::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.as_ref()),
         };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -69,7 +77,9 @@ async fn run(command: Command, settings: Settings) -> Result<ExitCode, Box<dyn s
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        Command::Serve { .. } => unreachable!("serve runs on its own actix system"),
+        Command::Serve { .. } | Command::Simulate(_) => {
+            unreachable!("serve and simulate run on their own runtimes")
+        }
         Command::Replay {
             redis,
             from,

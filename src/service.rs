@@ -87,6 +87,7 @@ pub fn system_config(settings: &Settings) -> SystemConfig {
         defaults: RunDefaults {
             power_w: settings.workers.default_power_w,
         },
+        planning: None,
     }
 }
 

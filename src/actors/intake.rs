@@ -164,7 +164,14 @@ impl Handler<Submit> for Intake {
             svc.journal
                 .append(job_id, vec![JobEvent::Submitted(submitted)], job_id)
                 .await?;
-            if pending.send(Enqueue(job_id)).await.is_ok() {
+            if pending
+                .send(Enqueue {
+                    job: job_id,
+                    due: now,
+                })
+                .await
+                .is_ok()
+            {
                 scheduler.do_send(PendingArrived);
             }
             Ok(Accepted {

@@ -1,20 +1,33 @@
-//! A FIFO queue actor (`PENDING`, `FAST`, `ECO`): owns its jobs in memory; a worker asking for
-//! a job while the queue is empty waits until one arrives. Bounded: a full queue refuses.
+//! A queue actor (`PENDING`, `FAST`, `ECO`): owns its jobs in memory and hands out the most
+//! urgent first: earliest due time (a job's latest start, or its enqueue time when it has no
+//! deadline), then first come. A worker asking while the queue is empty waits until a job
+//! arrives. Bounded: a full queue refuses.
+//!
+//! Two queues can be siblings (FAST and ECO): a job arriving while no worker of its own pool
+//! waits is offered to a waiting worker of the other pool, so one pool never queues while the
+//! other idles.
+//!
+//! The `queue:*` lists in Redis stay FIFO projections of the log; the dispatch order here is
+//! earliest-due-first so a job released at its latest start is not stuck behind others.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::store::keys::QueueName;
 
-/// One FIFO queue.
+/// One queue.
 pub struct JobQueue {
     name: QueueName,
     capacity: usize,
-    jobs: VecDeque<Uuid>,
+    jobs: BTreeMap<(DateTime<Utc>, u64), Uuid>,
+    keys: HashMap<Uuid, (DateTime<Utc>, u64)>,
+    next_seq: u64,
     waiters: VecDeque<oneshot::Sender<Uuid>>,
+    sibling: Option<Addr<JobQueue>>,
 }
 
 impl JobQueue {
@@ -23,9 +36,39 @@ impl JobQueue {
         JobQueue {
             name,
             capacity,
-            jobs: VecDeque::new(),
+            jobs: BTreeMap::new(),
+            keys: HashMap::new(),
+            next_seq: 0,
             waiters: VecDeque::new(),
+            sibling: None,
         }
+    }
+
+    /// Hands `job` to a waiting worker, or gives it back.
+    fn hand_to_waiter(&mut self, mut job: Uuid) -> Result<(), Uuid> {
+        while let Some(waiter) = self.waiters.pop_front() {
+            match waiter.send(job) {
+                Ok(()) => return Ok(()),
+                Err(back) => job = back,
+            }
+        }
+        Err(job)
+    }
+
+    fn insert(&mut self, job: Uuid, due: DateTime<Utc>) {
+        if let Some(old) = self.keys.remove(&job) {
+            self.jobs.remove(&old);
+        }
+        let key = (due, self.next_seq);
+        self.next_seq += 1;
+        self.jobs.insert(key, job);
+        self.keys.insert(job, key);
+    }
+
+    fn pop(&mut self) -> Option<Uuid> {
+        let (_, job) = self.jobs.pop_first()?;
+        self.keys.remove(&job);
+        Some(job)
     }
 }
 
@@ -43,15 +86,25 @@ impl Actor for JobQueue {
 #[error("queue {0} is full")]
 pub struct QueueFull(pub &'static str);
 
-/// Adds a job at the back, or hands it straight to a waiting worker.
+/// Adds a job, or hands it straight to a waiting worker.
 #[derive(Message)]
 #[rtype(result = "Result<(), QueueFull>")]
-pub struct Enqueue(pub Uuid);
+pub struct Enqueue {
+    /// The job.
+    pub job: Uuid,
+    /// When it must start at the latest (its enqueue time if it has no deadline).
+    pub due: DateTime<Utc>,
+}
 
-/// Takes the oldest job, waiting for one if the queue is empty.
+/// Takes the most urgent job, waiting for one if the queue is empty.
 #[derive(Message)]
 #[rtype(result = "Option<Uuid>")]
 pub struct Take;
+
+/// Takes the most urgent job if there is one, without waiting.
+#[derive(Message)]
+#[rtype(result = "Option<Uuid>")]
+pub struct TryTake;
 
 /// Removes a job (cancelled); whether it was queued here.
 #[derive(Message)]
@@ -66,19 +119,73 @@ pub struct Depth;
 impl Handler<Enqueue> for JobQueue {
     type Result = Result<(), QueueFull>;
 
-    fn handle(&mut self, Enqueue(job): Enqueue, _: &mut Context<Self>) -> Self::Result {
-        let mut job = job;
-        while let Some(waiter) = self.waiters.pop_front() {
-            match waiter.send(job) {
-                Ok(()) => return Ok(()),
-                Err(back) => job = back,
-            }
-        }
+    fn handle(&mut self, Enqueue { job, due }: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
+        let Err(job) = self.hand_to_waiter(job) else {
+            return Ok(());
+        };
         if self.jobs.len() >= self.capacity {
             return Err(QueueFull(self.name.as_str()));
         }
-        self.jobs.push_back(job);
+        match &self.sibling {
+            Some(sibling) => sibling.do_send(Offer {
+                job,
+                due,
+                from: ctx.address(),
+            }),
+            None => self.insert(job, due),
+        }
         Ok(())
+    }
+}
+
+/// Makes `0` this queue's sibling (both ways is up to the caller).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetSibling(pub Addr<JobQueue>);
+
+/// A sibling's job for one of our waiting workers; sent back with [`Keep`] if none waits.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Offer {
+    job: Uuid,
+    due: DateTime<Utc>,
+    from: Addr<JobQueue>,
+}
+
+/// Our own job, offered to the sibling in vain: queue it here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Keep {
+    job: Uuid,
+    due: DateTime<Utc>,
+}
+
+impl Handler<SetSibling> for JobQueue {
+    type Result = ();
+
+    fn handle(&mut self, SetSibling(sibling): SetSibling, _: &mut Context<Self>) {
+        self.sibling = Some(sibling);
+    }
+}
+
+impl Handler<Offer> for JobQueue {
+    type Result = ();
+
+    fn handle(&mut self, Offer { job, due, from }: Offer, _: &mut Context<Self>) {
+        if let Err(job) = self.hand_to_waiter(job) {
+            from.do_send(Keep { job, due });
+        }
+    }
+}
+
+impl Handler<Keep> for JobQueue {
+    type Result = ();
+
+    fn handle(&mut self, Keep { job, due }: Keep, _: &mut Context<Self>) {
+        // A worker of ours may have started waiting while the offer travelled.
+        if let Err(job) = self.hand_to_waiter(job) {
+            self.insert(job, due);
+        }
     }
 }
 
@@ -86,7 +193,7 @@ impl Handler<Take> for JobQueue {
     type Result = ResponseFuture<Option<Uuid>>;
 
     fn handle(&mut self, _: Take, _: &mut Context<Self>) -> Self::Result {
-        if let Some(job) = self.jobs.pop_front() {
+        if let Some(job) = self.pop() {
             return Box::pin(async move { Some(job) });
         }
         let (tx, rx) = oneshot::channel();
@@ -95,12 +202,20 @@ impl Handler<Take> for JobQueue {
     }
 }
 
+impl Handler<TryTake> for JobQueue {
+    type Result = Option<Uuid>;
+
+    fn handle(&mut self, _: TryTake, _: &mut Context<Self>) -> Option<Uuid> {
+        self.pop()
+    }
+}
+
 impl Handler<Withdraw> for JobQueue {
     type Result = bool;
 
     fn handle(&mut self, Withdraw(job): Withdraw, _: &mut Context<Self>) -> bool {
-        match self.jobs.iter().position(|j| *j == job) {
-            Some(i) => self.jobs.remove(i).is_some(),
+        match self.keys.remove(&job) {
+            Some(key) => self.jobs.remove(&key).is_some(),
             None => false,
         }
     }

@@ -49,6 +49,8 @@ pub struct SystemConfig {
     pub retry: RetryPolicy,
     /// Defaults for jobs that give no power draw.
     pub defaults: RunDefaults,
+    /// The `forecast` policy's capacity plan; `None` for the seed's rules.
+    pub planning: Option<crate::planner::CapacityPlan>,
 }
 
 /// Addresses of the running actors.
@@ -76,15 +78,20 @@ impl Orchestrator {
         let pending = JobQueue::new(QueueName::Pending, big).start();
         let fast = JobQueue::new(QueueName::Fast, big).start();
         let eco = JobQueue::new(QueueName::Eco, big).start();
+        fast.do_send(job_queue::SetSibling(eco.clone()));
+        eco.do_send(job_queue::SetSibling(fast.clone()));
         let deferred = DeferredQueue::default().start();
-        let scheduler = Scheduler::new(
+        let mut scheduler = Scheduler::new(
             svc.clone(),
             [pending.clone(), fast.clone(), eco.clone()],
             deferred.clone(),
             config.tick,
             config.release_mode,
-        )
-        .start();
+        );
+        if let Some(plan) = &config.planning {
+            scheduler = scheduler.with_planning(plan.clone());
+        }
+        let scheduler = scheduler.start();
         let intake = Intake::new(
             svc.clone(),
             pending.clone(),
@@ -96,9 +103,9 @@ impl Orchestrator {
         .start();
         let executors = Arc::new(executors);
         let mut workers = Vec::new();
-        for (pool, n, queue) in [
-            (Pool::Fast, config.fast_workers, &fast),
-            (Pool::Eco, config.eco_workers, &eco),
+        for (pool, n, queue, other) in [
+            (Pool::Fast, config.fast_workers, &fast, &eco),
+            (Pool::Eco, config.eco_workers, &eco, &fast),
         ] {
             for i in 0..n {
                 let name = format!("{}-{i}", pool.as_str().to_lowercase());
@@ -112,6 +119,7 @@ impl Orchestrator {
                         config.retry,
                         config.defaults,
                     )
+                    .helping(other.clone())
                     .start(),
                 );
             }
@@ -138,17 +146,26 @@ impl Orchestrator {
                 .into_iter()
                 .filter_map(|(_, id)| model.job(&id))
                 .filter(|v| !v.status.is_terminal())
-                .map(|v| (v.job_id, v.lifecycle, v.defer_deadline, v.planned_release))
+                .map(|v| {
+                    let due = routing::latest_start(&v.submitted).unwrap_or(v.created_at);
+                    (
+                        v.job_id,
+                        v.lifecycle,
+                        v.defer_deadline,
+                        v.planned_release,
+                        due,
+                    )
+                })
                 .collect()
         };
         let [pending, fast, eco] = &self.queues;
         let pool_queue = |p: Pool| if p == Pool::Fast { fast } else { eco };
         let mut recovered = 0usize;
-        for (job, life, defer_deadline, planned) in jobs {
+        for (job, life, defer_deadline, planned, due) in jobs {
             recovered += 1;
             match life.stage {
                 Stage::Queued => {
-                    let _ = pending.send(Enqueue(job)).await;
+                    let _ = pending.send(Enqueue { job, due }).await;
                     self.scheduler.do_send(PendingArrived);
                 }
                 Stage::Deferred => {
@@ -167,7 +184,7 @@ impl Orchestrator {
                         .await;
                 }
                 Stage::Waiting(pool) => {
-                    let _ = pool_queue(pool).send(Enqueue(job)).await;
+                    let _ = pool_queue(pool).send(Enqueue { job, due }).await;
                 }
                 Stage::Running(pool) => {
                     let error = "worker lost: carbonq stopped while the job ran".to_owned();
@@ -186,7 +203,7 @@ impl Orchestrator {
                     }
                     match self.svc.journal.append(job, events, job).await {
                         Ok(_) if retry_left => {
-                            let _ = pool_queue(pool).send(Enqueue(job)).await;
+                            let _ = pool_queue(pool).send(Enqueue { job, due }).await;
                         }
                         Ok(_) => {}
                         Err(e) => tracing::error!(%job, error = %e, "cannot record lost run"),

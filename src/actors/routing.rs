@@ -35,6 +35,17 @@ pub fn latest_start(job: &JobSubmitted) -> Option<DateTime<Utc>> {
     Some(deadline - TimeDelta::seconds(i64::try_from(duration).unwrap_or(i64::MAX / 2_000)))
 }
 
+/// The latest start the scheduler plans with: the true latest start less a margin for queueing
+/// behind other jobs released at the same time (half the slack, at most 15 minutes).
+pub fn guarded_latest_start(job: &JobSubmitted, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let latest = latest_start(job)?;
+    if latest <= now {
+        return Some(latest);
+    }
+    let margin = ((latest - now) / 2).min(TimeDelta::minutes(15));
+    Some(latest - margin)
+}
+
 fn pool_of(mode: RouteMode) -> Pool {
     match mode {
         RouteMode::Fast => Pool::Fast,
@@ -78,7 +89,7 @@ pub fn route(policy: &Policy, job: &JobSubmitted, now: DateTime<Utc>, intensity:
         };
     }
     let max = now + TimeDelta::seconds(policy.max_deferral_seconds() as i64);
-    match latest_start(job) {
+    match guarded_latest_start(job, now) {
         Some(latest) if latest <= now => Route::Run {
             pool: Pool::Fast,
             decision: Decision {
@@ -200,7 +211,8 @@ mod tests {
         else {
             panic!("not deferred")
         };
-        assert_eq!(defer_deadline, now + TimeDelta::seconds(300));
+        // Latest start is now + 300 s; half the slack is kept as a margin for queueing.
+        assert_eq!(defer_deadline, now + TimeDelta::seconds(150));
         assert_eq!(release_reason, ReleaseReason::DeadlineGuardrail);
     }
 

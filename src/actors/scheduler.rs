@@ -12,9 +12,11 @@ use uuid::Uuid;
 
 use super::deferred_queue::{DeferredQueue, Hold, TakeAll, TakeDue};
 use super::job_queue::{Enqueue, JobQueue, Take};
-use super::routing::{release_route, route, Route};
+use super::routing::{deferrable, guarded_latest_start, latest_start, release_route, route, Route};
 use super::services::Services;
 use crate::events::*;
+use crate::planner::{schedule, CapacityPlan};
+use crate::policy::{Policy, PolicyInput, RouteMode};
 
 /// How the scheduler lets deferred jobs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,7 @@ pub enum ReleaseMode {
 /// The scheduler.
 pub struct Scheduler {
     svc: Services,
+    planning: Option<CapacityPlan>,
     pending: Addr<JobQueue>,
     fast: Addr<JobQueue>,
     eco: Addr<JobQueue>,
@@ -48,6 +51,7 @@ impl Scheduler {
         let [pending, fast, eco] = queues;
         Scheduler {
             svc,
+            planning: None,
             pending,
             fast,
             eco,
@@ -55,6 +59,13 @@ impl Scheduler {
             tick,
             release_mode,
         }
+    }
+
+    /// Plans each job with a deadline at the start that minimises its forecast emissions within
+    /// `plan`'s capacity (the `forecast` policy), instead of the seed's defer-and-wait.
+    pub fn with_planning(mut self, plan: CapacityPlan) -> Self {
+        self.planning = Some(plan);
+        self
     }
 
     fn pool_queue(&self, pool: Pool) -> Addr<JobQueue> {
@@ -91,6 +102,7 @@ impl Scheduler {
                     )
                 };
                 let held = now - held_since.unwrap_or(now);
+                let due = latest_start(&spec).unwrap_or(now);
                 let (pool, decision) = release_route(&policy, &spec, reason, held, intensity);
                 let events = vec![
                     JobEvent::Released(JobReleased {
@@ -109,7 +121,7 @@ impl Scheduler {
                 );
                 Some(async move {
                     match svc.journal.append(job, events, job).await {
-                        Ok(_) => enqueue(&queue, job).await,
+                        Ok(_) => enqueue(&queue, job, due).await,
                         Err(e) => tracing::warn!(%job, error = %e, "release not recorded"),
                     }
                 })
@@ -120,8 +132,8 @@ impl Scheduler {
     }
 }
 
-async fn enqueue(queue: &Addr<JobQueue>, job: Uuid) {
-    match queue.send(Enqueue(job)).await {
+async fn enqueue(queue: &Addr<JobQueue>, job: Uuid, due: DateTime<Utc>) {
+    match queue.send(Enqueue { job, due }).await {
         Ok(Ok(())) => {}
         Ok(Err(full)) => {
             tracing::error!(%job, "{full}: job stays in the log and is requeued on restart")
@@ -186,16 +198,22 @@ impl Scheduler {
             return;
         };
         let intensity = self.svc.grid.intensity_at(now);
-        let decided = route(&self.svc.policy(), &spec, now, intensity);
+        let policy = self.svc.policy();
+        let decided = match &mut self.planning {
+            Some(plan) => plan_route(&self.svc, plan, &policy, &spec, now, intensity)
+                .unwrap_or_else(|| route(&policy, &spec, now, intensity)),
+            None => route(&policy, &spec, now, intensity),
+        };
         let svc = self.svc.clone();
         let deferred = self.deferred.clone();
         let work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = match decided {
             Route::Run { pool, decision } => {
                 let queue = self.pool_queue(pool);
+                let due = latest_start(&spec).unwrap_or(now);
                 Box::pin(async move {
                     let event = JobEvent::Scheduled(JobScheduled { pool, decision });
                     match svc.journal.append(job, vec![event], job).await {
-                        Ok(_) => enqueue(&queue, job).await,
+                        Ok(_) => enqueue(&queue, job, due).await,
                         Err(e) => tracing::warn!(%job, error = %e, "decision not recorded"),
                     }
                 })
@@ -205,30 +223,123 @@ impl Scheduler {
                 defer_deadline,
                 planned_release,
                 release_reason,
-            } => Box::pin(async move {
-                let event = JobEvent::Deferred(JobDeferred {
-                    decision,
-                    defer_deadline,
-                    planned_release,
-                });
-                match svc.journal.append(job, vec![event], job).await {
-                    Ok(_) => {
-                        let (release_at, reason) = match planned_release {
-                            Some(t) if t < defer_deadline => (t, ReleaseReason::PlannedSlot),
-                            _ => (defer_deadline, release_reason),
-                        };
-                        let _ = deferred
-                            .send(Hold {
-                                job,
-                                release_at,
-                                reason,
-                            })
-                            .await;
+            } => {
+                // Wake exactly at the release time: a tick could be up to a period late,
+                // and a job released at its latest start has no time to lose.
+                let release_at = planned_release.map_or(defer_deadline, |p| p.min(defer_deadline));
+                let wait = (release_at - now).to_std().unwrap_or_default();
+                ctx.run_later(wait, |act, ctx| act.release_due(ctx));
+                Box::pin(async move {
+                    let event = JobEvent::Deferred(JobDeferred {
+                        decision,
+                        defer_deadline,
+                        planned_release,
+                    });
+                    match svc.journal.append(job, vec![event], job).await {
+                        Ok(_) => {
+                            let (release_at, reason) = match planned_release {
+                                Some(t) if t < defer_deadline => (t, ReleaseReason::PlannedSlot),
+                                _ => (defer_deadline, release_reason),
+                            };
+                            let _ = deferred
+                                .send(Hold {
+                                    job,
+                                    release_at,
+                                    reason,
+                                })
+                                .await;
+                        }
+                        Err(e) => tracing::warn!(%job, error = %e, "deferral not recorded"),
                     }
-                    Err(e) => tracing::warn!(%job, error = %e, "deferral not recorded"),
-                }
-            }),
+                })
+            }
         };
         ctx.spawn(work.into_actor(self));
     }
+}
+
+/// The `forecast` policy's route for a job with a deadline and a duration: the start that
+/// minimises forecast emissions within capacity, or `None` to fall back to the rules (critical
+/// jobs, jobs without deadline or duration, no forecast). Capacity is reserved either way.
+fn plan_route(
+    svc: &Services,
+    plan: &mut CapacityPlan,
+    policy: &Policy,
+    spec: &JobSubmitted,
+    now: DateTime<Utc>,
+    intensity: f64,
+) -> Option<Route> {
+    let duration = chrono::TimeDelta::seconds(i64::try_from(spec.duration_s?).ok()?);
+    let forecast = svc.grid.forecast_model()?;
+    // Plan in trace time; the trace may be replayed at an offset from the wall clock.
+    let trace_now = svc.grid.trace_time(now).unwrap_or(now);
+    let offset = trace_now - now;
+    let latest = match guarded_latest_start(spec, now) {
+        Some(l) if deferrable(spec) => l + offset,
+        _ => {
+            if duration > chrono::TimeDelta::zero() {
+                plan.reserve(now, now + duration);
+            }
+            return None;
+        }
+    };
+    let owned;
+    let series = match forecast.series() {
+        Some(t) => t,
+        None => {
+            owned = forecast.forecast_trace(trace_now, trace_now, latest + duration)?;
+            &owned
+        }
+    };
+    if duration <= chrono::TimeDelta::zero() {
+        return None;
+    }
+    let p = schedule(series, trace_now, latest, duration, plan)?;
+    let window = p.forecast_window();
+    let start = p.start - offset;
+    if start > now {
+        return Some(Route::Defer {
+            decision: Decision {
+                carbon_intensity: intensity,
+                policy_rule_id: "FORECAST_PLANNED_SLOT".into(),
+                reason: format!(
+                    "forecast {:.1} gCO2/kWh over the run from {} against {:.1} now: expected saving {:.1}%",
+                    p.expected_intensity,
+                    crate::clock::format_time(start),
+                    p.intensity_if_now,
+                    p.expected_saving_pct()
+                ),
+                forecast_window: Some(window),
+            },
+            defer_deadline: latest - offset,
+            planned_release: Some(start),
+            release_reason: ReleaseReason::DeadlineGuardrail,
+        });
+    }
+    let mode = PolicyInput::new(intensity, spec.urgency.as_str(), &spec.job_type)
+        .map(|i| policy.decide(&i).mode)
+        .unwrap_or(RouteMode::Fast);
+    let pool = if mode == RouteMode::Eco {
+        Pool::Eco
+    } else {
+        Pool::Fast
+    };
+    Some(Route::Run {
+        pool,
+        decision: Decision {
+            carbon_intensity: intensity,
+            policy_rule_id: "FORECAST_RUN_NOW".into(),
+            reason: format!(
+                "no start before {} is forecast greener than now ({:.1} gCO2/kWh){}",
+                crate::clock::format_time(latest - offset),
+                p.intensity_if_now,
+                if p.over_capacity {
+                    "; the workers are fully booked"
+                } else {
+                    ""
+                }
+            ),
+            forecast_window: Some(window),
+        },
+    })
 }

@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use uuid::Uuid;
 
 use super::executor::Executors;
-use super::job_queue::{Enqueue, JobQueue, Take};
+use super::job_queue::{Enqueue, JobQueue, Take, TryTake};
 use super::journal::JournalError;
 use super::services::Services;
 use crate::events::*;
@@ -40,11 +40,13 @@ pub struct RunDefaults {
     pub power_w: f64,
 }
 
-/// One worker of one pool.
+/// One worker of one pool. When its pool's queue is empty it helps the other pool (see
+/// [`super::job_queue`]), so a busy pool never queues while the other idles.
 pub struct Worker {
     name: String,
     pool: Pool,
     queue: Addr<JobQueue>,
+    other: Option<Addr<JobQueue>>,
     svc: Services,
     executors: Arc<Executors>,
     retry: RetryPolicy,
@@ -66,11 +68,20 @@ impl Worker {
             name,
             pool,
             queue,
+            other: None,
             svc,
             executors,
             retry,
             defaults,
         }
+    }
+}
+
+impl Worker {
+    /// Also takes jobs from `other` when its own queue is empty.
+    pub fn helping(mut self, other: Addr<JobQueue>) -> Self {
+        self.other = Some(other);
+        self
     }
 }
 
@@ -82,6 +93,7 @@ impl Actor for Worker {
             name: self.name.clone(),
             pool: self.pool,
             queue: self.queue.clone(),
+            other: self.other.clone(),
             svc: self.svc.clone(),
             executors: Arc::clone(&self.executors),
             retry: self.retry,
@@ -95,6 +107,7 @@ struct RunLoop {
     name: String,
     pool: Pool,
     queue: Addr<JobQueue>,
+    other: Option<Addr<JobQueue>>,
     svc: Services,
     executors: Arc<Executors>,
     retry: RetryPolicy,
@@ -103,8 +116,28 @@ struct RunLoop {
 
 impl RunLoop {
     async fn run(self) {
-        while let Ok(Some(job)) = self.queue.send(Take).await {
-            self.run_one(job).await;
+        let Some(other) = self.other.clone() else {
+            while let Ok(Some(job)) = self.queue.send(Take).await {
+                self.run_one(job).await;
+            }
+            return;
+        };
+        loop {
+            let job = match self.queue.send(TryTake).await {
+                Ok(Some(job)) => Some(job),
+                Ok(None) => other.send(TryTake).await.ok().flatten(),
+                Err(_) => return,
+            };
+            if let Some(job) = job {
+                self.run_one(job).await;
+                continue;
+            }
+            // Nothing anywhere: wait on our own queue; the other pool's queue offers its new
+            // jobs to us while we wait.
+            match self.queue.send(Take).await {
+                Ok(Some(job)) => self.run_one(job).await,
+                _ => return,
+            }
         }
     }
 
@@ -178,9 +211,10 @@ impl RunLoop {
                 });
                 if self.record(job, vec![failed]).await.is_ok() {
                     let queue = self.queue.clone();
+                    let due = super::routing::latest_start(&spec).unwrap_or(retry_at);
                     actix::spawn(async move {
                         tokio::time::sleep(delay).await;
-                        let _ = queue.send(Enqueue(job)).await;
+                        let _ = queue.send(Enqueue { job, due }).await;
                     });
                 }
                 return;

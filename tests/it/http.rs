@@ -72,6 +72,7 @@ impl TestApi {
                 backoff: Duration::from_millis(10),
             },
             defaults: RunDefaults { power_w: 300.0 },
+            planning: None,
         };
         let executors = Executors {
             default: Executor::Simulated { speedup: 1000.0 },

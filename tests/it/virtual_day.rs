@@ -37,6 +37,7 @@ fn setup() -> DaySetup {
                 backoff: Duration::from_secs(5),
             },
             defaults: RunDefaults { power_w: 300.0 },
+            planning: None,
         },
         executors: Executors::simulated(),
         seed: 7,

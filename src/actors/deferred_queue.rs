@@ -32,10 +32,19 @@ pub struct Hold {
     pub reason: ReleaseReason,
 }
 
-/// Takes every job due at `now`, earliest first.
+/// Takes every job due at `now`, earliest first; also says when the next one is due.
 #[derive(Message)]
-#[rtype(result = "Vec<(Uuid, ReleaseReason)>")]
+#[rtype(result = "Due")]
 pub struct TakeDue(pub DateTime<Utc>);
+
+/// The jobs let go, and when the next held job is due.
+#[derive(Debug, Default, MessageResponse)]
+pub struct Due {
+    /// Jobs and why they go now.
+    pub jobs: Vec<(Uuid, ReleaseReason)>,
+    /// The earliest release time still held.
+    pub next: Option<DateTime<Utc>>,
+}
 
 /// Takes every held job (a green window opened).
 #[derive(Message)]
@@ -59,7 +68,7 @@ impl Handler<Hold> for DeferredQueue {
 }
 
 impl Handler<TakeDue> for DeferredQueue {
-    type Result = Vec<(Uuid, ReleaseReason)>;
+    type Result = Due;
 
     fn handle(&mut self, TakeDue(now): TakeDue, _: &mut Context<Self>) -> Self::Result {
         let mut due = Vec::new();
@@ -72,7 +81,10 @@ impl Handler<TakeDue> for DeferredQueue {
                 due.push((job, reason));
             }
         }
-        due
+        Due {
+            jobs: due,
+            next: self.by_time.first().map(|(t, _)| *t),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use uuid::Uuid;
 
-use super::deferred_queue::{DeferredQueue, Hold, TakeAll, TakeDue};
+use super::deferred_queue::{DeferredQueue, Due, Hold, TakeAll, TakeDue};
 use super::job_queue::{Enqueue, JobQueue, Take};
 use super::routing::{deferrable, guarded_latest_start, latest_start, release_route, route, Route};
 use super::services::Services;
@@ -37,6 +37,9 @@ pub struct Scheduler {
     deferred: Addr<DeferredQueue>,
     tick: Duration,
     release_mode: ReleaseMode,
+    /// When the one pending wake-up for held jobs fires (one timer, not one per job: actix
+    /// polls every timer of an actor on each wake).
+    next_wake: Option<DateTime<Utc>>,
 }
 
 impl Scheduler {
@@ -58,6 +61,7 @@ impl Scheduler {
             deferred,
             tick,
             release_mode,
+            next_wake: None,
         }
     }
 
@@ -84,11 +88,18 @@ impl Scheduler {
         let (svc, deferred) = (self.svc.clone(), self.deferred.clone());
         let (fast, eco) = (self.fast.clone(), self.eco.clone());
         let work = async move {
-            let released: Vec<(Uuid, ReleaseReason)> = if green {
+            let Due {
+                jobs: released,
+                next,
+            } = if green {
                 let all = deferred.send(TakeAll).await.unwrap_or_default();
-                all.into_iter()
-                    .map(|j| (j, ReleaseReason::GreenWindow))
-                    .collect()
+                Due {
+                    jobs: all
+                        .into_iter()
+                        .map(|j| (j, ReleaseReason::GreenWindow))
+                        .collect(),
+                    next: None,
+                }
             } else {
                 deferred.send(TakeDue(now)).await.unwrap_or_default()
             };
@@ -127,8 +138,28 @@ impl Scheduler {
                 })
             });
             join_all(appends.collect::<Vec<_>>()).await;
+            next
         };
-        ctx.spawn(work.into_actor(self));
+        ctx.spawn(work.into_actor(self).map(|next, act, ctx| {
+            if let Some(t) = next {
+                act.wake_at(t, ctx);
+            }
+        }));
+    }
+
+    /// Makes sure a release check runs at `t`.
+    fn wake_at(&mut self, t: DateTime<Utc>, ctx: &mut Context<Self>) {
+        if self.next_wake.is_some_and(|w| w <= t) {
+            return;
+        }
+        self.next_wake = Some(t);
+        let wait = (t - self.svc.clock.now()).to_std().unwrap_or_default();
+        ctx.run_later(wait, move |act, ctx| {
+            if act.next_wake == Some(t) {
+                act.next_wake = None;
+            }
+            act.release_due(ctx);
+        });
     }
 }
 
@@ -227,8 +258,7 @@ impl Scheduler {
                 // Wake exactly at the release time: a tick could be up to a period late,
                 // and a job released at its latest start has no time to lose.
                 let release_at = planned_release.map_or(defer_deadline, |p| p.min(defer_deadline));
-                let wait = (release_at - now).to_std().unwrap_or_default();
-                ctx.run_later(wait, |act, ctx| act.release_due(ctx));
+                self.wake_at(release_at, ctx);
                 Box::pin(async move {
                     let event = JobEvent::Deferred(JobDeferred {
                         decision,

@@ -7,5 +7,6 @@ mod http;
 mod projections;
 mod replay_cli;
 mod restart;
+mod simulate;
 mod store_contract;
 mod virtual_day;

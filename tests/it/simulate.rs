@@ -1,0 +1,112 @@
+//! `carbonq simulate` end to end on the library: the real actors on the virtual clock.
+
+use std::io::Write;
+
+use carbonq::grid::Region;
+use carbonq::sim::simulate::{simulate, PolicyKind, SimulateOptions, Workload};
+use carbonq::sim::to_json;
+use chrono::NaiveDate;
+
+use crate::snapshot_settings;
+
+fn options(region: Region, policy: PolicyKind, jobs: usize) -> SimulateOptions {
+    SimulateOptions {
+        region,
+        trace: None,
+        date: None,
+        days: 1,
+        workload: Workload::Generated(jobs),
+        workers: None,
+        policy,
+        seed: 7,
+        forecast_error: 0.05,
+    }
+}
+
+#[test]
+fn a_small_day_gives_a_byte_identical_report_every_time() {
+    let o = options(Region::Gb, PolicyKind::Forecast, 150);
+    let a = to_json(&simulate(&o, |_, _| {}).unwrap().report).unwrap();
+    let b = to_json(&simulate(&o, |_, _| {}).unwrap().report).unwrap();
+    assert_eq!(a, b);
+    let report: serde_json::Value = serde_json::from_str(&a).unwrap();
+    snapshot_settings!().bind(|| insta::assert_json_snapshot!(report));
+}
+
+#[test]
+fn no_feasible_deadline_is_missed_and_the_oracle_is_never_beaten() {
+    for region in [Region::Gb, Region::De, Region::Caiso, Region::No] {
+        for policy in [PolicyKind::Seed, PolicyKind::Forecast] {
+            let r = simulate(&options(region, policy, 400), |_, _| {})
+                .unwrap()
+                .report;
+            assert_eq!(r.jobs, 400, "{region:?} {policy:?}");
+            assert_eq!(r.deadline_misses, 0, "{region:?} {policy:?}");
+            let e = &r.emissions_kg;
+            assert!(e.oracle <= e.carbonq + 1e-6, "{region:?} {policy:?}: {e:?}");
+            assert!(
+                e.oracle <= e.baseline + 1e-6,
+                "{region:?} {policy:?}: {e:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_forecast_policy_captures_most_of_the_oracles_saving_and_far_more_than_the_seed() {
+    let forecast = simulate(&options(Region::Gb, PolicyKind::Forecast, 400), |_, _| {})
+        .unwrap()
+        .report;
+    let seed = simulate(&options(Region::Gb, PolicyKind::Seed, 400), |_, _| {})
+        .unwrap()
+        .report;
+    let share = forecast.oracle_share_pct.unwrap();
+    assert!(share >= 90.0, "forecast captured {share}%");
+    assert!(share > seed.oracle_share_pct.unwrap_or(0.0) + 50.0);
+}
+
+#[test]
+fn on_a_flat_trace_the_planner_saves_nothing_and_harms_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flat.csv");
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "timestamp,gco2_per_kwh").unwrap();
+    for h in 0..24 * 5 {
+        writeln!(f, "2023-03-{:02}T{:02}:00:00Z,300", 14 + h / 24, h % 24).unwrap();
+    }
+    drop(f);
+    let mut o = options(Region::Gb, PolicyKind::Forecast, 300);
+    o.trace = Some(path);
+    o.forecast_error = 0.0;
+    o.date = NaiveDate::from_ymd_opt(2023, 3, 15);
+    let r = simulate(&o, |_, _| {}).unwrap().report;
+    assert_eq!(r.deadline_misses, 0);
+    assert!(
+        (r.emissions_kg.carbonq - r.emissions_kg.baseline).abs() < 1e-6,
+        "{:?}",
+        r.emissions_kg
+    );
+    assert!(r.saved_vs_baseline_pct.abs() < 1e-9);
+}
+
+#[test]
+fn a_job_whose_deadline_leaves_no_slack_runs_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tight.jsonl");
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"submit_at":"2023-03-15T09:00:00Z","type":"training","urgency":"flexible","duration_s":3600,"power_w":700,"deadline":"2023-03-15T10:00:00Z"}"#,
+            "\n",
+            r#"{"submit_at":"2023-03-15T09:00:00Z","type":"training","urgency":"flexible","duration_s":3600,"power_w":700,"deadline":"2023-03-16T09:00:00Z"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let mut o = options(Region::Gb, PolicyKind::Forecast, 0);
+    o.workload = Workload::File(path);
+    let sim = simulate(&o, |_, _| {}).unwrap();
+    let tight = &sim.outcomes[0];
+    assert_eq!(tight.started_at, tight.spec.submit_at, "{tight:?}");
+    assert_eq!(sim.report.deadline_misses, 0);
+}

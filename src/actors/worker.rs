@@ -43,14 +43,8 @@ pub struct RunDefaults {
 /// One worker of one pool. When its pool's queue is empty it helps the other pool (see
 /// [`super::job_queue`]), so a busy pool never queues while the other idles.
 pub struct Worker {
-    name: String,
-    pool: Pool,
-    queue: Addr<JobQueue>,
-    other: Option<Addr<JobQueue>>,
-    svc: Services,
-    executors: Arc<Executors>,
-    retry: RetryPolicy,
-    defaults: RunDefaults,
+    /// Moved into the actor's run loop when it starts.
+    run: Option<RunLoop>,
 }
 
 impl Worker {
@@ -65,22 +59,24 @@ impl Worker {
         defaults: RunDefaults,
     ) -> Self {
         Worker {
-            name,
-            pool,
-            queue,
-            other: None,
-            svc,
-            executors,
-            retry,
-            defaults,
+            run: Some(RunLoop {
+                name,
+                pool,
+                queue,
+                other: None,
+                svc,
+                executors,
+                retry,
+                defaults,
+            }),
         }
     }
-}
 
-impl Worker {
     /// Also takes jobs from `other` when its own queue is empty.
     pub fn helping(mut self, other: Addr<JobQueue>) -> Self {
-        self.other = Some(other);
+        if let Some(run) = &mut self.run {
+            run.other = Some(other);
+        }
         self
     }
 }
@@ -89,20 +85,13 @@ impl Actor for Worker {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let run = RunLoop {
-            name: self.name.clone(),
-            pool: self.pool,
-            queue: self.queue.clone(),
-            other: self.other.clone(),
-            svc: self.svc.clone(),
-            executors: Arc::clone(&self.executors),
-            retry: self.retry,
-            defaults: self.defaults,
-        };
-        ctx.spawn(run.run().into_actor(self).map(|(), _, ctx| ctx.stop()));
+        if let Some(run) = self.run.take() {
+            ctx.spawn(run.run().into_actor(self).map(|(), _, ctx| ctx.stop()));
+        }
     }
 }
 
+/// The worker's state, owned by its run loop.
 struct RunLoop {
     name: String,
     pool: Pool,

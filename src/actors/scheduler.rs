@@ -3,6 +3,7 @@
 //! green window opens). It decides synchronously and appends through the journal; a job reaches
 //! a queue only after its decision is in the log.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -15,7 +16,8 @@ use super::job_queue::{Enqueue, JobQueue, Take};
 use super::routing::{deferrable, guarded_latest_start, latest_start, release_route, route, Route};
 use super::services::Services;
 use crate::events::*;
-use crate::planner::{schedule, CapacityPlan};
+use crate::grid::Forecast;
+use crate::planner::{replan, schedule, CapacityPlan, Plan};
 use crate::policy::{Policy, PolicyInput, RouteMode};
 
 /// How the scheduler lets deferred jobs go.
@@ -40,6 +42,16 @@ pub struct Scheduler {
     /// When the one pending wake-up for held jobs fires (one timer, not one per job: actix
     /// polls every timer of an actor on each wake).
     next_wake: Option<DateTime<Utc>>,
+    /// Planned jobs on hold, to re-plan when a newer forecast is issued.
+    held: HashMap<Uuid, HeldPlan>,
+    /// Issue time of the forecast the held plans were made on.
+    forecast_issue: Option<DateTime<Utc>>,
+}
+
+/// A held job's plan, in trace time.
+struct HeldPlan {
+    plan: Plan,
+    latest: DateTime<Utc>,
 }
 
 impl Scheduler {
@@ -62,6 +74,8 @@ impl Scheduler {
             tick,
             release_mode,
             next_wake: None,
+            held: HashMap::new(),
+            forecast_issue: None,
         }
     }
 
@@ -80,6 +94,7 @@ impl Scheduler {
     }
 
     fn release_due(&mut self, ctx: &mut Context<Self>) {
+        self.replan_on_new_forecast(ctx);
         let now = self.svc.clock.now();
         let intensity = self.svc.grid.intensity_at(now);
         let policy = self.svc.policy();
@@ -103,6 +118,7 @@ impl Scheduler {
             } else {
                 deferred.send(TakeDue(now)).await.unwrap_or_default()
             };
+            let released_ids: Vec<Uuid> = released.iter().map(|(j, _)| *j).collect();
             let appends = released.into_iter().filter_map(|(job, reason)| {
                 let (spec, held_since) = {
                     let model = svc.journal.model();
@@ -138,13 +154,93 @@ impl Scheduler {
                 })
             });
             join_all(appends.collect::<Vec<_>>()).await;
-            next
+            (next, released_ids)
         };
-        ctx.spawn(work.into_actor(self).map(|next, act, ctx| {
+        ctx.spawn(work.into_actor(self).map(|(next, released), act, ctx| {
+            for job in released {
+                act.held.remove(&job);
+            }
             if let Some(t) = next {
                 act.wake_at(t, ctx);
             }
         }));
+    }
+
+    /// When a newer forecast has been issued, plans every held job again on it and records the
+    /// moved ones as deferred anew.
+    fn replan_on_new_forecast(&mut self, ctx: &mut Context<Self>) {
+        let Some(capacity) = self.planning.as_mut() else {
+            return;
+        };
+        let Some(Forecast::Published(published)) = self.svc.grid.forecast_model() else {
+            return;
+        };
+        let now = self.svc.clock.now();
+        let trace_now = self.svc.grid.trace_time(now).unwrap_or(now);
+        let offset = trace_now - now;
+        let Some(issued) = published.latest_at(trace_now).map(|v| v.issued_at) else {
+            return;
+        };
+        if self.forecast_issue.replace(issued) == Some(issued) {
+            return;
+        }
+        let forecast = Forecast::Published(std::sync::Arc::clone(published));
+        let intensity = self.svc.grid.intensity_at(now);
+        let mut moved = Vec::new();
+        for (job, held) in self.held.iter_mut() {
+            if held.plan.start <= trace_now {
+                continue;
+            }
+            let end = held.latest + held.plan.duration();
+            let Some(series) = forecast.forecast_trace(trace_now, trace_now, end) else {
+                continue;
+            };
+            let Some(new) = replan(&series, trace_now, held.latest, &held.plan, capacity) else {
+                continue;
+            };
+            let old = std::mem::replace(&mut held.plan, new);
+            if new.start != old.start {
+                moved.push((*job, new, held.latest - offset));
+            }
+        }
+        for (job, new, deadline) in moved {
+            let release_at = new.start - offset;
+            let event = JobEvent::Deferred(JobDeferred {
+                decision: Decision {
+                    carbon_intensity: intensity,
+                    policy_rule_id: "FORECAST_REPLANNED".into(),
+                    reason: format!(
+                        "forecast issued {} moves the start to {}: {:.1} gCO2/kWh expected",
+                        crate::clock::format_time(issued),
+                        crate::clock::format_time(release_at),
+                        new.expected_intensity
+                    ),
+                    forecast_window: Some(new.forecast_window()),
+                },
+                defer_deadline: deadline,
+                planned_release: Some(release_at),
+            });
+            let (svc, deferred) = (self.svc.clone(), self.deferred.clone());
+            ctx.spawn(
+                async move {
+                    match svc.journal.append(job, vec![event], job).await {
+                        Ok(_) => {
+                            let reason = ReleaseReason::PlannedSlot;
+                            let _ = deferred
+                                .send(Hold {
+                                    job,
+                                    release_at,
+                                    reason,
+                                })
+                                .await;
+                        }
+                        Err(e) => tracing::debug!(%job, error = %e, "re-plan not recorded"),
+                    }
+                }
+                .into_actor(self),
+            );
+            self.wake_at(release_at, ctx);
+        }
     }
 
     /// Makes sure a release check runs at `t`.
@@ -230,9 +326,17 @@ impl Scheduler {
         };
         let intensity = self.svc.grid.intensity_at(now);
         let policy = self.svc.policy();
-        let decided = match &mut self.planning {
-            Some(plan) => plan_route(&self.svc, plan, &policy, &spec, now, intensity)
-                .unwrap_or_else(|| route(&policy, &spec, now, intensity)),
+        let planned = match &mut self.planning {
+            Some(plan) => plan_route(&self.svc, plan, &policy, &spec, now, intensity),
+            None => None,
+        };
+        let decided = match planned {
+            Some((route, held)) => {
+                if let Some(held) = held {
+                    self.held.insert(job, held);
+                }
+                route
+            }
             None => route(&policy, &spec, now, intensity),
         };
         let svc = self.svc.clone();
@@ -298,7 +402,7 @@ fn plan_route(
     spec: &JobSubmitted,
     now: DateTime<Utc>,
     intensity: f64,
-) -> Option<Route> {
+) -> Option<(Route, Option<HeldPlan>)> {
     let duration = chrono::TimeDelta::seconds(i64::try_from(spec.duration_s?).ok()?);
     let forecast = svc.grid.forecast_model()?;
     // Plan in trace time; the trace may be replayed at an offset from the wall clock.
@@ -328,7 +432,11 @@ fn plan_route(
     let window = p.forecast_window();
     let start = p.start - offset;
     if start > now {
-        return Some(Route::Defer {
+        let held = HeldPlan {
+            plan: p,
+            latest,
+        };
+        let route = Route::Defer {
             decision: Decision {
                 carbon_intensity: intensity,
                 policy_rule_id: "FORECAST_PLANNED_SLOT".into(),
@@ -344,7 +452,8 @@ fn plan_route(
             defer_deadline: latest - offset,
             planned_release: Some(start),
             release_reason: ReleaseReason::DeadlineGuardrail,
-        });
+        };
+        return Some((route, Some(held)));
     }
     let mode = PolicyInput::new(intensity, spec.urgency.as_str(), &spec.job_type)
         .map(|i| policy.decide(&i).mode)
@@ -354,7 +463,7 @@ fn plan_route(
     } else {
         Pool::Fast
     };
-    Some(Route::Run {
+    let run = Route::Run {
         pool,
         decision: Decision {
             carbon_intensity: intensity,
@@ -371,5 +480,6 @@ fn plan_route(
             ),
             forecast_window: Some(window),
         },
-    })
+    };
+    Some((run, None))
 }

@@ -6,7 +6,8 @@
 //!                   │  └──Released── Deferred  └─Cancelled     └─Failed(retry)→ Waiting(pool)
 //!                   └─Deferred→ ┘                              └─Failed(final)→ Failing ─DeadLettered→ Dead
 //! ```
-//! Queued, Deferred and Waiting jobs may be cancelled; Done, Cancelled and Dead are terminal.
+//! A deferred job may be deferred again (re-planned on a newer forecast). Queued, Deferred and
+//! Waiting jobs may be cancelled; Done, Cancelled and Dead are terminal.
 
 use std::fmt;
 
@@ -98,7 +99,7 @@ impl JobLifecycle {
         let stage = match (self.stage, event) {
             (New, JobEvent::Submitted(_)) => Queued,
             (Queued, JobEvent::Scheduled(s)) => Waiting(s.pool),
-            (Queued, JobEvent::Deferred(_)) => Deferred,
+            (Queued | Deferred, JobEvent::Deferred(_)) => Deferred,
             (Deferred, JobEvent::Released(_)) => Queued,
             (Queued | Deferred | Waiting(_), JobEvent::Cancelled(_)) => Cancelled,
             (Waiting(pool), JobEvent::Started(s)) => {
@@ -225,6 +226,7 @@ mod tests {
             (Queued, "scheduled_fast", Waiting(Pool::Fast)),
             (Queued, "scheduled_eco", Waiting(Pool::Eco)),
             (Queued, "deferred", Deferred),
+            (Deferred, "deferred", Deferred),
             (Queued, "cancelled", Cancelled),
             (Deferred, "released", Queued),
             (Deferred, "cancelled", Cancelled),

@@ -110,3 +110,30 @@ fn a_job_whose_deadline_leaves_no_slack_runs_at_once() {
     assert_eq!(tight.started_at, tight.spec.submit_at, "{tight:?}");
     assert_eq!(sim.report.deadline_misses, 0);
 }
+
+#[test]
+fn held_jobs_are_planned_again_when_a_newer_forecast_is_published() {
+    use carbonq::events::JobEvent;
+    use carbonq::store::{Bound, EventStore};
+    let o = options(Region::GbNeso, PolicyKind::Forecast, 400);
+    let sim = simulate(&o, |_, _| {}).unwrap();
+    assert_eq!(sim.report.deadline_misses, 0);
+    let log = EventStore::Memory(sim.run.log.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let entries = rt
+        .block_on(log.read_range(Bound::Open, Bound::Open, usize::MAX))
+        .unwrap();
+    let replanned = entries
+        .iter()
+        .filter(|(_, e)| {
+            matches!(&e.as_ref().unwrap().event,
+                JobEvent::Deferred(d) if d.decision.policy_rule_id == "FORECAST_REPLANNED")
+        })
+        .count();
+    assert!(
+        replanned > 0,
+        "no held job was re-planned on a newer forecast"
+    );
+}

@@ -220,24 +220,13 @@ impl Scheduler {
                 defer_deadline: deadline,
                 planned_release: Some(release_at),
             });
-            let (svc, deferred) = (self.svc.clone(), self.deferred.clone());
+            let hold = Hold {
+                job,
+                release_at,
+                reason: ReleaseReason::PlannedSlot,
+            };
             ctx.spawn(
-                async move {
-                    match svc.journal.append(job, vec![event], job).await {
-                        Ok(_) => {
-                            let reason = ReleaseReason::PlannedSlot;
-                            let _ = deferred
-                                .send(Hold {
-                                    job,
-                                    release_at,
-                                    reason,
-                                })
-                                .await;
-                        }
-                        Err(e) => tracing::debug!(%job, error = %e, "re-plan not recorded"),
-                    }
-                }
-                .into_actor(self),
+                record_hold(self.svc.clone(), self.deferred.clone(), event, hold).into_actor(self),
             );
             self.wake_at(release_at, ctx);
         }
@@ -256,6 +245,17 @@ impl Scheduler {
             }
             act.release_due(ctx);
         });
+    }
+}
+
+/// Appends a deferral and, once it is in the log, holds the job until its release time.
+async fn record_hold(svc: Services, deferred: Addr<DeferredQueue>, event: JobEvent, hold: Hold) {
+    let job = hold.job;
+    match svc.journal.append(job, vec![event], job).await {
+        Ok(_) => {
+            let _ = deferred.send(hold).await;
+        }
+        Err(e) => tracing::warn!(%job, error = %e, "deferral not recorded"),
     }
 }
 
@@ -361,31 +361,22 @@ impl Scheduler {
             } => {
                 // Wake exactly at the release time: a tick could be up to a period late,
                 // and a job released at its latest start has no time to lose.
-                let release_at = planned_release.map_or(defer_deadline, |p| p.min(defer_deadline));
+                let (release_at, reason) = match planned_release {
+                    Some(t) if t < defer_deadline => (t, ReleaseReason::PlannedSlot),
+                    _ => (defer_deadline, release_reason),
+                };
                 self.wake_at(release_at, ctx);
-                Box::pin(async move {
-                    let event = JobEvent::Deferred(JobDeferred {
-                        decision,
-                        defer_deadline,
-                        planned_release,
-                    });
-                    match svc.journal.append(job, vec![event], job).await {
-                        Ok(_) => {
-                            let (release_at, reason) = match planned_release {
-                                Some(t) if t < defer_deadline => (t, ReleaseReason::PlannedSlot),
-                                _ => (defer_deadline, release_reason),
-                            };
-                            let _ = deferred
-                                .send(Hold {
-                                    job,
-                                    release_at,
-                                    reason,
-                                })
-                                .await;
-                        }
-                        Err(e) => tracing::warn!(%job, error = %e, "deferral not recorded"),
-                    }
-                })
+                let event = JobEvent::Deferred(JobDeferred {
+                    decision,
+                    defer_deadline,
+                    planned_release,
+                });
+                let hold = Hold {
+                    job,
+                    release_at,
+                    reason,
+                };
+                Box::pin(record_hold(svc, deferred, event, hold))
             }
         };
         ctx.spawn(work.into_actor(self));
@@ -432,10 +423,7 @@ fn plan_route(
     let window = p.forecast_window();
     let start = p.start - offset;
     if start > now {
-        let held = HeldPlan {
-            plan: p,
-            latest,
-        };
+        let held = HeldPlan { plan: p, latest };
         let route = Route::Defer {
             decision: Decision {
                 carbon_intensity: intensity,

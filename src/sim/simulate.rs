@@ -104,9 +104,14 @@ pub enum SimulateError {
 }
 
 fn default_date(trace: &Trace) -> DateTime<Utc> {
-    // A mid-March Wednesday in the trace's year, or the trace's first midnight.
-    let year = chrono::Datelike::year(&trace.start());
+    // The first weekday from 15 March in the trace's year, or the trace's first midnight.
+    use chrono::Datelike;
+    let year = trace.start().year();
     let wanted = NaiveDate::from_ymd_opt(year, 3, 15)
+        .and_then(|d| {
+            d.iter_days()
+                .find(|d| d.weekday().number_from_monday() <= 5)
+        })
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|d| d.and_utc());
     match wanted {

@@ -166,3 +166,29 @@ fn an_unreachable_redis_is_one_clear_line_not_a_backtrace() {
         "{err}"
     );
 }
+
+#[test]
+fn a_simulated_day_recorded_into_redis_can_be_replayed_and_inspected() {
+    let server = TestRedis::start();
+    let out = tempfile::tempdir().unwrap();
+    let sim = carbonq(&[
+        "simulate",
+        "--jobs",
+        "50",
+        "--json",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--redis",
+        &server.url(),
+    ]);
+    assert!(sim.status.success(), "{}", text(&sim));
+    let report: serde_json::Value = serde_json::from_slice(&sim.stdout).unwrap();
+    assert_eq!(report["jobs"], 50);
+    assert!(out.path().join("report.json").exists() && out.path().join("day.svg").exists());
+    let replay = carbonq(&["replay", "--rebuild", "--redis", &server.url()]);
+    assert!(replay.status.success(), "{}", text(&replay));
+    let stats = carbonq(&["inspect", "stats", "--json", "--redis", &server.url()]);
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(v["jobs"]["total_jobs"], 50);
+    assert_eq!(v["jobs"]["counts_by_status"]["DONE"], 50);
+}

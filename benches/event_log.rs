@@ -11,6 +11,10 @@
 
 #![allow(clippy::print_stdout)]
 
+/// The same allocator as the binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/it/support/redis.rs"]
 mod private_redis;
 

@@ -7,6 +7,11 @@ use clap::Parser;
 
 mod simulate;
 
+/// Folding and rebuilding allocate many small strings: with mimalloc the in-memory fold ran
+/// 2.3 times as fast as with glibc's allocator (`cargo bench --bench event_log`, 300k events).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use carbonq::audit::{self, inspect, replay::ReplayOptions, Verdict};
 use carbonq::cli::{Cli, Command, InspectTarget, RedisArgs};
 use carbonq::config::Settings;

@@ -147,21 +147,19 @@ impl Orchestrator {
                 .filter_map(|(_, id)| model.job(&id))
                 .filter(|v| !v.status.is_terminal())
                 .map(|v| {
-                    let due = routing::latest_start(&v.submitted).unwrap_or(v.created_at);
-                    (
-                        v.job_id,
-                        v.lifecycle,
-                        v.defer_deadline,
-                        v.planned_release,
-                        due,
-                    )
+                    let hold = v.defer_deadline.map(|deadline| {
+                        let at_deadline = routing::deadline_reason(&v.submitted, deadline);
+                        routing::release_of(v.planned_release, deadline, at_deadline)
+                    });
+                    let due = routing::due_time(&v.submitted, v.created_at);
+                    (v.job_id, v.lifecycle, hold, due)
                 })
                 .collect()
         };
         let [pending, fast, eco] = &self.queues;
         let pool_queue = |p: Pool| if p == Pool::Fast { fast } else { eco };
         let mut recovered = 0usize;
-        for (job, life, defer_deadline, planned, due) in jobs {
+        for (job, life, hold, due) in jobs {
             recovered += 1;
             match life.stage {
                 Stage::Queued => {
@@ -169,11 +167,8 @@ impl Orchestrator {
                     self.scheduler.do_send(PendingArrived);
                 }
                 Stage::Deferred => {
-                    let now = self.svc.clock.now();
-                    let (release_at, reason) = match planned {
-                        Some(t) => (t, ReleaseReason::PlannedSlot),
-                        None => (defer_deadline.unwrap_or(now), ReleaseReason::MaxDeferral),
-                    };
+                    let (release_at, reason) =
+                        hold.unwrap_or((self.svc.clock.now(), ReleaseReason::MaxDeferral));
                     let _ = self
                         .deferred
                         .send(Hold {

@@ -35,6 +35,9 @@ pub fn latest_start(job: &JobSubmitted) -> Option<DateTime<Utc>> {
     Some(deadline - TimeDelta::seconds(i64::try_from(duration).unwrap_or(i64::MAX / 2_000)))
 }
 
+/// The longest margin kept before a latest start for queueing.
+const MAX_QUEUE_MARGIN: TimeDelta = TimeDelta::minutes(15);
+
 /// The latest start the scheduler plans with: the true latest start less a margin for queueing
 /// behind other jobs released at the same time (half the slack, at most 15 minutes).
 pub fn guarded_latest_start(job: &JobSubmitted, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -42,8 +45,38 @@ pub fn guarded_latest_start(job: &JobSubmitted, now: DateTime<Utc>) -> Option<Da
     if latest <= now {
         return Some(latest);
     }
-    let margin = ((latest - now) / 2).min(TimeDelta::minutes(15));
+    let margin = ((latest - now) / 2).min(MAX_QUEUE_MARGIN);
     Some(latest - margin)
+}
+
+/// When a job must start at the latest (its queue priority), or `otherwise` without a deadline.
+pub fn due_time(job: &JobSubmitted, otherwise: DateTime<Utc>) -> DateTime<Utc> {
+    latest_start(job).unwrap_or(otherwise)
+}
+
+/// When a held job is let go, and why: its planned slot if that comes first, else its deferral
+/// deadline for `at_deadline`.
+pub fn release_of(
+    planned_release: Option<DateTime<Utc>>,
+    defer_deadline: DateTime<Utc>,
+    at_deadline: ReleaseReason,
+) -> (DateTime<Utc>, ReleaseReason) {
+    match planned_release {
+        Some(t) if t < defer_deadline => (t, ReleaseReason::PlannedSlot),
+        _ => (defer_deadline, at_deadline),
+    }
+}
+
+/// Why a held job read back from the log goes at its deferral deadline: a deadline within the
+/// queueing margin of the job's latest start was set by the deadline guardrail (the log does
+/// not say; this errs towards FAST, which keeps the deadline).
+pub fn deadline_reason(job: &JobSubmitted, defer_deadline: DateTime<Utc>) -> ReleaseReason {
+    match latest_start(job) {
+        Some(latest) if defer_deadline >= latest - MAX_QUEUE_MARGIN => {
+            ReleaseReason::DeadlineGuardrail
+        }
+        _ => ReleaseReason::MaxDeferral,
+    }
 }
 
 fn pool_of(mode: RouteMode) -> Pool {
@@ -242,6 +275,36 @@ mod tests {
         assert_eq!(
             (pool, decision.policy_rule_id.as_str()),
             (Pool::Eco, "HIGH_CARBON_ECO")
+        );
+    }
+
+    #[test]
+    fn a_held_job_read_back_from_the_log_keeps_its_deadline_guardrail() {
+        let (j, now) = job(Some(400), Some(100));
+        let Route::Defer {
+            defer_deadline,
+            release_reason,
+            ..
+        } = route(&seed(), &j, now, 300.0)
+        else {
+            panic!("not deferred")
+        };
+        assert_eq!(deadline_reason(&j, defer_deadline), release_reason);
+        let (far, now) = job(Some(86_400), Some(100));
+        let Route::Defer {
+            defer_deadline,
+            release_reason,
+            ..
+        } = route(&seed(), &far, now, 300.0)
+        else {
+            panic!("not deferred")
+        };
+        assert_eq!(release_reason, ReleaseReason::MaxDeferral);
+        assert_eq!(deadline_reason(&far, defer_deadline), release_reason);
+        let planned = Some(defer_deadline - TimeDelta::seconds(1));
+        assert_eq!(
+            release_of(planned, defer_deadline, ReleaseReason::MaxDeferral).1,
+            ReleaseReason::PlannedSlot
         );
     }
 

@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use super::deferred_queue::{DeferredQueue, Due, Hold, TakeAll, TakeDue};
 use super::job_queue::{Enqueue, JobQueue, Take};
-use super::routing::{deferrable, guarded_latest_start, latest_start, release_route, route, Route};
+use super::routing::{
+    deferrable, due_time, guarded_latest_start, release_of, release_route, route, Route,
+};
 use super::services::Services;
 use crate::events::*;
 use crate::grid::Forecast;
@@ -129,7 +131,7 @@ impl Scheduler {
                     )
                 };
                 let held = now - held_since.unwrap_or(now);
-                let due = latest_start(&spec).unwrap_or(now);
+                let due = due_time(&spec, now);
                 let (pool, decision) = release_route(&policy, &spec, reason, held, intensity);
                 let events = vec![
                     JobEvent::Released(JobReleased {
@@ -344,7 +346,7 @@ impl Scheduler {
         let work: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = match decided {
             Route::Run { pool, decision } => {
                 let queue = self.pool_queue(pool);
-                let due = latest_start(&spec).unwrap_or(now);
+                let due = due_time(&spec, now);
                 Box::pin(async move {
                     let event = JobEvent::Scheduled(JobScheduled { pool, decision });
                     match svc.journal.append(job, vec![event], job).await {
@@ -361,10 +363,8 @@ impl Scheduler {
             } => {
                 // Wake exactly at the release time: a tick could be up to a period late,
                 // and a job released at its latest start has no time to lose.
-                let (release_at, reason) = match planned_release {
-                    Some(t) if t < defer_deadline => (t, ReleaseReason::PlannedSlot),
-                    _ => (defer_deadline, release_reason),
-                };
+                let (release_at, reason) =
+                    release_of(planned_release, defer_deadline, release_reason);
                 self.wake_at(release_at, ctx);
                 let event = JobEvent::Deferred(JobDeferred {
                     decision,
@@ -395,6 +395,9 @@ fn plan_route(
     intensity: f64,
 ) -> Option<(Route, Option<HeldPlan>)> {
     let duration = chrono::TimeDelta::seconds(i64::try_from(spec.duration_s?).ok()?);
+    if duration <= chrono::TimeDelta::zero() {
+        return None;
+    }
     let forecast = svc.grid.forecast_model()?;
     // Plan in trace time; the trace may be replayed at an offset from the wall clock.
     let trace_now = svc.grid.trace_time(now).unwrap_or(now);
@@ -402,9 +405,7 @@ fn plan_route(
     let latest = match guarded_latest_start(spec, now) {
         Some(l) if deferrable(spec) => l + offset,
         _ => {
-            if duration > chrono::TimeDelta::zero() {
-                plan.reserve(now, now + duration);
-            }
+            plan.reserve(trace_now, trace_now + duration);
             return None;
         }
     };
@@ -416,9 +417,6 @@ fn plan_route(
             &owned
         }
     };
-    if duration <= chrono::TimeDelta::zero() {
-        return None;
-    }
     let p = schedule(series, trace_now, latest, duration, plan)?;
     let window = p.forecast_window();
     let start = p.start - offset;

@@ -200,7 +200,7 @@ impl RunLoop {
                 });
                 if self.record(job, vec![failed]).await.is_ok() {
                     let queue = self.queue.clone();
-                    let due = super::routing::latest_start(&spec).unwrap_or(retry_at);
+                    let due = super::routing::due_time(&spec, retry_at);
                     actix::spawn(async move {
                         tokio::time::sleep(delay).await;
                         let _ = queue.send(Enqueue { job, due }).await;

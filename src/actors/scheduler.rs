@@ -284,19 +284,6 @@ impl Actor for Scheduler {
 #[rtype(result = "()")]
 pub struct PendingArrived;
 
-/// Routes one job now (used by recovery and tests).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReleaseDue;
-
-impl Handler<ReleaseDue> for Scheduler {
-    type Result = ();
-
-    fn handle(&mut self, _: ReleaseDue, ctx: &mut Context<Self>) {
-        self.release_due(ctx);
-    }
-}
-
 impl Handler<PendingArrived> for Scheduler {
     type Result = ResponseActFuture<Self, ()>;
 

@@ -2,7 +2,6 @@
 
 use rustc_hash::FxHashMap;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::counters::Counters;
@@ -238,16 +237,6 @@ impl ReadModel {
             .collect();
         all.sort_unstable();
         all
-    }
-
-    /// Whether the model holds no job.
-    pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
-    }
-
-    /// Recorded time of the newest job change, if any.
-    pub fn last_change(&self) -> Option<DateTime<Utc>> {
-        self.jobs.values().map(|j| j.updated_at).max()
     }
 }
 

@@ -9,7 +9,7 @@ use actix_web::{web, App, HttpServer};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::actors::executor::Executors;
-use crate::actors::journal::Journal;
+use crate::actors::journal::ProjectedJournal;
 use crate::actors::scheduler::ReleaseMode;
 use crate::actors::services::Services;
 use crate::actors::worker::{RetryPolicy, RunDefaults};
@@ -20,9 +20,8 @@ use crate::grid::{ClockMapping, GridError, GridSignal, Region};
 use crate::http::{routes, AppState};
 use crate::ids::IdGen;
 use crate::policy::{Policy, PolicyError};
-use crate::projections::runner::{fold_log, ProjectionRunner};
 use crate::projections::Status;
-use crate::store::{Bound, EventStore, RedisStore, Stamper, StoreError};
+use crate::store::{RedisStore, Stamper, StoreError};
 
 /// Why the service could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -94,19 +93,10 @@ pub fn system_config(settings: &Settings) -> SystemConfig {
 /// Runs the service until SIGTERM or SIGINT. Must run inside an actix system.
 pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<(), ServeError> {
     let store = RedisStore::open(redis_url, settings.redis.keys(), Stamper::system()).await?;
-    let log = EventStore::Redis(store.clone());
-    let (model, anomalies) = fold_log(&log, Bound::Open, Bound::Open, None, |_| {}).await?;
-    for a in &anomalies {
-        tracing::warn!(stream_id = %a.stream_id, problem = %a.problem, "skipped log entry");
-    }
-    tracing::info!(
-        jobs = model.jobs.len(),
-        events = model.applied,
-        "log folded"
-    );
+    let projected = ProjectedJournal::start(&store).await?;
     let policy = load_policy(&settings)?;
     let svc = Services {
-        journal: Journal::start(log, model),
+        journal: projected.journal.clone(),
         clock: Arc::new(SystemClock),
         ids: Arc::new(IdGen::Random),
         grid: Arc::new(grid_signal(&settings)?),
@@ -119,11 +109,6 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
     };
     let orchestrator = Orchestrator::start(svc.clone(), &system_config(&settings), executors).await;
 
-    let runner = ProjectionRunner::start(&store, settings.redis.keys()).await?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let projector = actix_rt::spawn(runner.follow(async {
-        let _ = stop_rx.await;
-    }));
     actix_rt::spawn(watch_policy(settings.clone(), svc.clone()));
 
     let state = web::Data::new(AppState {
@@ -173,9 +158,8 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = stop_tx.send(());
-    if let Ok(Err(e)) = projector.await {
-        tracing::warn!(error = %e, "projection runner stopped with an error");
+    if let Err(e) = projected.stop().await {
+        tracing::warn!(error = %e, "projection writer stopped with an error");
     }
     tracing::info!("carbonq stopped");
     Ok(())

@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::events::{IllegalTransition, JobEvent, JobLifecycle, RecordedEvent};
+use crate::projections::redis_writer::Page;
 use crate::projections::ReadModel;
 use crate::store::{AppendRequest, EventStore, StoreError};
 
@@ -58,9 +59,27 @@ impl Journal {
     /// Starts the commit task on the current runtime over `store`, with `model` already folded
     /// from the log (see [`crate::projections::runner::fold_log`]).
     pub fn start(store: EventStore, model: ReadModel) -> Journal {
+        Self::start_with(store, model, None)
+    }
+
+    /// As [`Journal::start`], and sends the read-model writes of every committed batch to
+    /// `pages` (see [`crate::projections::runner::PageWriter`]); a slow writer slows commits.
+    pub fn start_projecting(
+        store: EventStore,
+        model: ReadModel,
+        pages: mpsc::Sender<Page>,
+    ) -> Journal {
+        Self::start_with(store, model, Some(pages))
+    }
+
+    fn start_with(
+        store: EventStore,
+        model: ReadModel,
+        pages: Option<mpsc::Sender<Page>>,
+    ) -> Journal {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let model = Arc::new(Mutex::new(model));
-        tokio::spawn(commit_loop(store, Arc::clone(&model), rx));
+        tokio::spawn(commit_loop(store, Arc::clone(&model), rx, pages));
         Journal { tx, model }
     }
 
@@ -94,14 +113,26 @@ async fn commit_loop(
     store: EventStore,
     model: Arc<Mutex<ReadModel>>,
     mut rx: mpsc::Receiver<Pending>,
+    pages: Option<mpsc::Sender<Page>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit(&store, &model, std::mem::take(&mut batch)).await;
+        let page = commit(&store, &model, std::mem::take(&mut batch), pages.is_some()).await;
+        if let (Some(pages), Some(page)) = (&pages, page) {
+            if pages.send(page).await.is_err() {
+                tracing::warn!("projection writer gone; read models stop here until a restart");
+            }
+        }
     }
 }
 
-async fn commit(store: &EventStore, model: &Mutex<ReadModel>, batch: Vec<Pending>) {
+/// Commits one batch; returns the read-model writes it calls for when `project`.
+async fn commit(
+    store: &EventStore,
+    model: &Mutex<ReadModel>,
+    batch: Vec<Pending>,
+    project: bool,
+) -> Option<Page> {
     let mut requests = Vec::with_capacity(batch.len());
     let mut waiting = Vec::with_capacity(batch.len());
     {
@@ -134,7 +165,7 @@ async fn commit(store: &EventStore, model: &Mutex<ReadModel>, batch: Vec<Pending
         }
     }
     if requests.is_empty() {
-        return;
+        return None;
     }
     match store.append_batch(requests).await {
         Ok(results) => {
@@ -147,10 +178,10 @@ async fn commit(store: &EventStore, model: &Mutex<ReadModel>, batch: Vec<Pending
                             tracing::error!(problem = %a.problem, "journal fold refused an appended event");
                         }
                     }
-                    effects.clear();
                 });
                 let _ = reply.send(result);
             }
+            project.then(|| Page::gather(&model, &effects))
         }
         Err(e) => {
             let message = crate::projections::error_chain(&e);
@@ -161,6 +192,52 @@ async fn commit(store: &EventStore, model: &Mutex<ReadModel>, batch: Vec<Pending
                     JournalError::Failed(message.clone())
                 }));
             }
+            None
         }
+    }
+}
+
+/// Pages queued between the journal and the projection writer before commits wait.
+const PAGES_QUEUED: usize = 64;
+
+/// A journal whose appends are projected into Redis, and the task that writes them.
+pub struct ProjectedJournal {
+    /// The journal.
+    pub journal: Journal,
+    stop: oneshot::Sender<()>,
+    writer: tokio::task::JoinHandle<Result<(), StoreError>>,
+}
+
+impl ProjectedJournal {
+    /// Catches the read models of `store`'s namespace up with the log, then starts the journal
+    /// from them; from here on each committed batch is written to the read models in the order
+    /// it was appended. The journal must be the log's only writer.
+    pub async fn start(store: &crate::store::RedisStore) -> Result<ProjectedJournal, StoreError> {
+        let mut runner =
+            crate::projections::runner::ProjectionRunner::start(store, store.keys().clone())
+                .await?;
+        runner.catch_up().await?;
+        let (model, writer) = runner.into_page_writer();
+        tracing::info!(
+            jobs = model.jobs.len(),
+            events = model.applied,
+            "log folded"
+        );
+        let (pages, rx) = mpsc::channel(PAGES_QUEUED);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let writer = tokio::spawn(writer.follow(rx, async {
+            let _ = stopped.await;
+        }));
+        Ok(ProjectedJournal {
+            journal: Journal::start_projecting(EventStore::Redis(store.clone()), model, pages),
+            stop,
+            writer,
+        })
+    }
+
+    /// Writes the pages already committed and stops the writer.
+    pub async fn stop(self) -> Result<(), StoreError> {
+        let _ = self.stop.send(());
+        self.writer.await.unwrap_or(Ok(()))
     }
 }

@@ -6,64 +6,133 @@ use std::collections::{BTreeMap, HashSet};
 use futures::{StreamExt, TryStreamExt};
 use redis::aio::MultiplexedConnection;
 use redis::Pipeline;
+use rustc_hash::FxHashMap;
 use uuid::Uuid;
 
 use super::{Effect, ReadModel};
+use crate::events::StreamId;
 use crate::store::keys::{KeySpace, QueueName};
 use crate::store::StoreError;
 
 /// Jobs per pipeline when writing or reading a whole model.
 const CHUNK: usize = 2_000;
 
-fn write_job(pipe: &mut Pipeline, keys: &KeySpace, model: &ReadModel, id: &Uuid, fresh: bool) {
-    let Some(view) = model.jobs.get(id) else {
-        return;
-    };
-    let key = keys.job(id);
-    if !fresh {
-        // The hash is exactly the view: fields the view no longer has must go too.
-        pipe.del(&key).ignore();
+/// A job hash as the view gave it when its page was gathered.
+#[derive(Debug, Clone)]
+struct JobRow {
+    fields: Vec<(&'static str, String)>,
+    created_ms: i64,
+    /// The idempotency key, when this job is the one the key maps to.
+    idempotency_key: Option<String>,
+}
+
+impl JobRow {
+    fn of(model: &ReadModel, id: &Uuid) -> Option<JobRow> {
+        let view = model.jobs.get(id)?;
+        let key = view
+            .submitted
+            .idempotency_key
+            .as_ref()
+            .filter(|k| model.idempotency.get(*k) == Some(id));
+        Some(JobRow {
+            fields: view.fields(),
+            created_ms: view.created_at.timestamp_millis(),
+            idempotency_key: key.cloned(),
+        })
     }
-    pipe.hset_multiple(&key, &view.fields()).ignore();
-    pipe.zadd(
-        keys.job_index(),
-        id.to_string(),
-        view.created_at.timestamp_millis(),
-    )
-    .ignore();
-    if let Some(k) = &view.submitted.idempotency_key {
-        if model.idempotency.get(k) == Some(id) {
+
+    fn write(&self, pipe: &mut Pipeline, keys: &KeySpace, id: &Uuid, fresh: bool) {
+        let key = keys.job(id);
+        if !fresh {
+            // The hash is exactly the view: fields the view no longer has must go too.
+            pipe.del(&key).ignore();
+        }
+        pipe.hset_multiple(&key, &self.fields).ignore();
+        pipe.zadd(keys.job_index(), id.to_string(), self.created_ms)
+            .ignore();
+        if let Some(k) = &self.idempotency_key {
             pipe.hset_nx(keys.idempotency(), k, id.to_string()).ignore();
         }
     }
 }
 
-fn write_meta(pipe: &mut Pipeline, keys: &KeySpace, model: &ReadModel) {
-    pipe.hset_multiple(keys.stats(), &model.counters.fields())
-        .ignore();
-    pipe.set(keys.checkpoint(), model.checkpoint.to_string())
-        .ignore();
+fn write_meta(
+    pipe: &mut Pipeline,
+    keys: &KeySpace,
+    stats: &[(String, String)],
+    checkpoint: StreamId,
+) {
+    pipe.hset_multiple(keys.stats(), stats).ignore();
+    pipe.set(keys.checkpoint(), checkpoint.to_string()).ignore();
 }
 
-/// Writes one page of effects, the touched jobs' hashes, the counters and the checkpoint as one
-/// transaction: a crash leaves either none or all of the page applied.
+/// One page of read-model writes, gathered from the model right after it folded the page's
+/// entries, so that it can be written later, after the model has moved on, or merged with the
+/// pages after it into one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Queue changes, in log order.
+    queue_ops: Vec<Effect>,
+    /// The touched jobs' hashes, as of the end of the page.
+    jobs: FxHashMap<Uuid, JobRow>,
+    /// `/stats` counters, as of the end of the page.
+    stats: Vec<(String, String)>,
+    /// The last entry the page covers.
+    checkpoint: StreamId,
+}
+
+impl Page {
+    /// The writes that `effects`, just folded into `model`, call for.
+    pub fn gather(model: &ReadModel, effects: &[Effect]) -> Page {
+        let mut page = Page {
+            stats: model.counters.fields(),
+            checkpoint: model.checkpoint,
+            ..Page::default()
+        };
+        for effect in effects {
+            match effect {
+                Effect::Job(id) => {
+                    if let Some(row) = JobRow::of(model, id) {
+                        page.jobs.insert(*id, row);
+                    }
+                }
+                op => page.queue_ops.push(op.clone()),
+            }
+        }
+        page
+    }
+
+    /// Folds the page after this one into it: queue changes are appended, hashes and counters
+    /// take the later state.
+    pub fn merge(&mut self, later: Page) {
+        self.queue_ops.extend(later.queue_ops);
+        self.jobs.extend(later.jobs);
+        self.stats = later.stats;
+        self.checkpoint = self.checkpoint.max(later.checkpoint);
+    }
+
+    /// How many writes it holds (queue changes and job hashes).
+    pub fn len(&self) -> usize {
+        self.queue_ops.len() + self.jobs.len()
+    }
+
+    /// Whether it changes nothing, not even the checkpoint.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0 && self.stats.is_empty()
+    }
+}
+
+/// Writes one page, with the counters and the checkpoint, as one transaction: a crash leaves
+/// either none or all of the page applied.
 pub async fn write_page(
     conn: &mut MultiplexedConnection,
     keys: &KeySpace,
-    model: &ReadModel,
-    effects: &[Effect],
+    page: &Page,
 ) -> Result<(), StoreError> {
     let mut pipe = redis::pipe();
     pipe.atomic();
-    let mut touched = Vec::new();
-    let mut seen = HashSet::new();
-    for effect in effects {
-        match effect {
-            Effect::Job(id) => {
-                if seen.insert(*id) {
-                    touched.push(*id);
-                }
-            }
+    for op in &page.queue_ops {
+        match op {
             Effect::Push(q, id) => {
                 pipe.lpush(keys.queue(*q), id.to_string()).ignore();
             }
@@ -78,12 +147,13 @@ pub async fn write_page(
                 pipe.zrem(keys.queue(QueueName::Deferred), id.to_string())
                     .ignore();
             }
+            Effect::Job(_) => {}
         }
     }
-    for id in &touched {
-        write_job(&mut pipe, keys, model, id, false);
+    for (id, row) in &page.jobs {
+        row.write(&mut pipe, keys, id, false);
     }
-    write_meta(&mut pipe, keys, model);
+    write_meta(&mut pipe, keys, &page.stats, page.checkpoint);
     pipe.query_async::<()>(conn).await?;
     Ok(())
 }
@@ -100,7 +170,9 @@ pub async fn write_all(
     let writes = ids.chunks(CHUNK).map(|chunk| {
         let mut pipe = redis::pipe();
         for id in chunk {
-            write_job(&mut pipe, keys, model, id, true);
+            if let Some(row) = JobRow::of(model, id) {
+                row.write(&mut pipe, keys, id, true);
+            }
         }
         let mut conn = conn.clone();
         async move { pipe.query_async::<()>(&mut conn).await }
@@ -129,7 +201,7 @@ pub async fn write_all(
         pipe.zadd_multiple(keys.queue(QueueName::Deferred), chunk)
             .ignore();
     }
-    write_meta(&mut pipe, keys, model);
+    write_meta(&mut pipe, keys, &model.counters.fields(), model.checkpoint);
     pipe.query_async::<()>(conn).await?;
     Ok(())
 }

@@ -3,12 +3,16 @@
 //! On start the runner folds the log up to the checkpoint in memory (no writes), so it knows
 //! each job's state; then every page it reads is written with the new checkpoint in one
 //! transaction. Killed between pages, a restarted runner neither loses nor repeats an effect.
+//!
+//! In `carbonq serve` the runner reads the log only to catch up at start: from then on the
+//! journal, the log's one writer, hands it a [`Page`] for each batch it appended and folded, so
+//! the service neither reads back nor folds twice what it has just written.
 
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
-use super::redis_writer::{write_all, write_page};
+use super::redis_writer::{write_all, write_page, Page};
 use super::{Anomaly, ReadModel};
 use chrono::{DateTime, Utc};
 
@@ -45,7 +49,9 @@ impl ProjectionRunner {
             store
                 .scan(Bound::Open, Bound::Id(checkpoint), PAGE, |entries| {
                     for (id, entry) in entries {
-                        let _ = model.apply_entry(id, entry, &mut effects);
+                        if let Err(a) = model.apply_entry(id, entry, &mut effects) {
+                            log_anomaly(&a);
+                        }
                         effects.clear();
                     }
                 })
@@ -87,7 +93,8 @@ impl ProjectionRunner {
                 log_anomaly(&a);
             }
         }
-        write_page(&mut self.conn, &self.keys, &self.model, &effects).await?;
+        let page = Page::gather(&self.model, &effects);
+        write_page(&mut self.conn, &self.keys, &page).await?;
         Ok(n)
     }
 
@@ -113,6 +120,72 @@ impl ProjectionRunner {
             tokio::select! {
                 _ = &mut stop => return Ok(()),
                 r = self.step(Some(Duration::from_millis(500))) => { r?; }
+            }
+        }
+    }
+
+    /// Hands over to the journal: returns the model, folded to the end of the log (catch up
+    /// first), for the journal to start from, and the writer for the pages it will send.
+    pub fn into_page_writer(self) -> (ReadModel, PageWriter) {
+        let writer = PageWriter {
+            conn: self.conn,
+            keys: self.keys,
+        };
+        (self.model, writer)
+    }
+}
+
+/// Most writes merged into one transaction when pages queue up.
+const MAX_MERGED: usize = 8 * PAGE;
+
+/// Writes the pages the journal sends, in order; pages that queue up while one is being written
+/// are merged and written together.
+pub struct PageWriter {
+    conn: MultiplexedConnection,
+    keys: KeySpace,
+}
+
+impl PageWriter {
+    /// Writes pages until `stop` resolves, then writes what is already queued and returns.
+    pub async fn follow(
+        mut self,
+        mut pages: tokio::sync::mpsc::Receiver<Page>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StoreError> {
+        tokio::pin!(stop);
+        loop {
+            let first = tokio::select! {
+                _ = &mut stop => break,
+                page = pages.recv() => page,
+            };
+            let Some(page) = first else { break };
+            self.write_merged(page, &mut pages).await?;
+        }
+        while let Ok(page) = pages.try_recv() {
+            self.write_merged(page, &mut pages).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_merged(
+        &mut self,
+        mut page: Page,
+        pages: &mut tokio::sync::mpsc::Receiver<Page>,
+    ) -> Result<(), StoreError> {
+        while page.len() < MAX_MERGED {
+            match pages.try_recv() {
+                Ok(later) => page.merge(later),
+                Err(_) => break,
+            }
+        }
+        loop {
+            match write_page(&mut self.conn, &self.keys, &page).await {
+                // Redis away: keep the page and try again; the journal waits meanwhile.
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(error = %e, "projection page not written; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                done => return done,
             }
         }
     }

@@ -11,7 +11,7 @@ use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
 use actix_web::{web, App};
 use carbonq::actors::executor::{Executor, Executors};
-use carbonq::actors::journal::Journal;
+use carbonq::actors::journal::{Journal, ProjectedJournal};
 use carbonq::actors::scheduler::ReleaseMode;
 use carbonq::actors::services::Services;
 use carbonq::actors::worker::{RetryPolicy, RunDefaults};
@@ -21,7 +21,6 @@ use carbonq::grid::GridSignal;
 use carbonq::http::{routes, AppState};
 use carbonq::ids::IdGen;
 use carbonq::policy::Policy;
-use carbonq::projections::runner::ProjectionRunner;
 use carbonq::projections::ReadModel;
 use carbonq::store::{Bound, EventStore, RedisStore};
 use chrono::{TimeDelta, Utc};
@@ -36,6 +35,8 @@ const BODY_LIMIT: usize = 1024;
 
 /// A private Redis, the actors on it, and the state the routes share.
 struct TestApi {
+    /// Keeps the projection writer running.
+    _projected: Option<ProjectedJournal>,
     redis: Option<TestRedis>,
     store: RedisStore,
     state: web::Data<AppState>,
@@ -51,7 +52,20 @@ impl TestApi {
     async fn start_with(project: bool) -> TestApi {
         let server = TestRedis::start();
         let store = redis_store(&server).await;
-        let journal = Journal::start(EventStore::Redis(store.clone()), ReadModel::default());
+        // As `carbonq serve` does it: the journal hands each batch to the projection writer.
+        let projected = if project {
+            Some(
+                ProjectedJournal::start(&store)
+                    .await
+                    .expect("projections start"),
+            )
+        } else {
+            None
+        };
+        let journal = match &projected {
+            Some(p) => p.journal.clone(),
+            None => Journal::start(EventStore::Redis(store.clone()), ReadModel::default()),
+        };
         let policy = Policy::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.yaml"))
             .expect("policy loads");
         let svc = Services {
@@ -79,13 +93,8 @@ impl TestApi {
             ..Executors::simulated()
         };
         let orchestrator = Orchestrator::start(svc, &config, executors).await;
-        if project {
-            let runner = ProjectionRunner::start(&store, store.keys().clone())
-                .await
-                .expect("projection runner starts");
-            actix_rt::spawn(runner.follow(std::future::pending()));
-        }
         TestApi {
+            _projected: projected,
             redis: Some(server),
             store: store.clone(),
             state: web::Data::new(AppState {

@@ -85,12 +85,7 @@ impl KeySpace {
         &self.stream
     }
 
-    /// Hash of job id → version, checked by the append script.
-    pub fn versions(&self) -> String {
-        format!("{}:versions", self.stream)
-    }
-
-    /// List of a job's stream ids, kept by the append script.
+    /// List of a job's stream ids, kept by the append script; its length is the job's version.
     pub fn job_events(&self, job: &Uuid) -> String {
         format!("{}:job:{job}", self.stream)
     }

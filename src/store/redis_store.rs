@@ -102,9 +102,7 @@ impl RedisStore {
         let at = format_time(now);
         let mut invocation = append_script().prepare_invoke();
         // One stream today: every request's job maps to it (see `KeySpace::stream_for`).
-        invocation
-            .key(self.keys.streams())
-            .key(self.keys.versions());
+        invocation.key(self.keys.streams());
         invocation.arg(requests.len());
         let mut metas: Vec<Vec<EventMeta>> = Vec::with_capacity(requests.len());
         for request in &requests {
@@ -226,12 +224,11 @@ impl RedisStore {
 
     pub(super) async fn job_version(&self, job_id: Uuid) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
-        let v: Option<u64> = redis::cmd("HGET")
-            .arg(self.keys.versions())
-            .arg(job_id.to_string())
+        // The append script's rule: a job's version is the length of its index list.
+        Ok(redis::cmd("LLEN")
+            .arg(self.keys.job_events(&job_id))
             .query_async(&mut conn)
-            .await?;
-        Ok(v.unwrap_or(0))
+            .await?)
     }
 
     pub(super) async fn entry_count(&self) -> Result<u64, StoreError> {

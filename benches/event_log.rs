@@ -1,8 +1,9 @@
-//! Event-log throughput, printed as events/s (median of 3 runs each), against a private
-//! `redis-server` on a Unix socket:
+//! Event-log throughput, printed as events/s (medians of 5 runs in memory, 3 against a private
+//! `redis-server` on a Unix socket):
 //! 1. appending events to the stream (the append script, 1,000 requests per round trip);
 //! 2. decoding MessagePack payloads in memory;
-//! 3. decoding + folding every read model in memory;
+//! 3. decoding + folding every read model in memory: on one thread, and pipelined as the log
+//!    is read (`EventStore::scan` decodes the next page on another task while this one folds);
 //! 4. Redis's own `XRANGE` read rate (COUNT 1,000, replies parsed, nothing decoded): the ceiling;
 //! 5. a full rebuild into Redis: read, decode, fold and write every read model.
 //!
@@ -18,13 +19,33 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "../tests/it/support/redis.rs"]
 mod private_redis;
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use carbonq::events::{decode, encode, sample::history, JobEvent};
+use carbonq::events::{
+    decode, encode, sample::history, EncodedEvent, EventMeta, JobEvent, RecordedEvent, StreamId,
+};
 use carbonq::projections::runner::rebuild;
 use carbonq::projections::ReadModel;
 use carbonq::store::{AppendRequest, EventStore, KeySpace, MemoryStore, RedisStore, Stamper};
 use uuid::Uuid;
+
+/// Runs of each in-memory measure (they are quick, and the machine is noisy).
+const RUNS: usize = 5;
+
+/// Entries per page, as the log is read.
+const PAGE: usize = 1_000;
+
+/// Decodes one page of stored entries.
+fn decode_page(page: &[(StreamId, EventMeta, EncodedEvent)]) -> Vec<RecordedEvent> {
+    page.iter()
+        .map(|(id, meta, e)| RecordedEvent {
+            stream_id: *id,
+            meta: meta.clone(),
+            event: decode(e.type_name, e.version, &e.data).expect("decode"),
+        })
+        .collect()
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -108,7 +129,9 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 1_000_000 } else { 5_000 });
-    println!("event log benchmark: {events} events, medians of 3 runs");
+    println!(
+        "event log benchmark: {events} events, medians of {RUNS} runs in memory, 3 against Redis"
+    );
     let reqs = requests(events);
 
     // 2. decode in memory.
@@ -117,7 +140,7 @@ async fn main() {
         .map(|r| encode(&r.events[0]).expect("encode"))
         .collect();
     let mut decode_rates = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..RUNS {
         let t = Instant::now();
         for e in &encoded {
             std::hint::black_box(decode(e.type_name, e.version, &e.data).expect("decode"));
@@ -139,22 +162,52 @@ async fn main() {
         .expect("read")
         .into_iter()
         .filter_map(|(_, e)| e.ok())
+        .map(|r| (r.stream_id, r.meta))
         .collect();
-    let mut fold_rates = Vec::new();
-    for _ in 0..3 {
+    let pages: Arc<Vec<Vec<(StreamId, EventMeta, EncodedEvent)>>> = Arc::new(
+        recorded
+            .into_iter()
+            .zip(encoded)
+            .map(|((id, meta), e)| (id, meta, e))
+            .collect::<Vec<_>>()
+            .chunks(PAGE)
+            .map(<[_]>::to_vec)
+            .collect(),
+    );
+    let (mut fold_rates, mut pipelined_rates) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        // One thread: decode each entry, then fold it.
         let t = Instant::now();
         let mut model = ReadModel::default();
         let mut effects = Vec::new();
-        for (r, e) in recorded.iter().zip(&encoded) {
-            let r = carbonq::events::RecordedEvent {
-                stream_id: r.stream_id,
-                meta: r.meta.clone(),
-                event: decode(e.type_name, e.version, &e.data).expect("decode"),
-            };
-            model.apply(r, &mut effects).expect("legal");
-            effects.clear();
+        for page in pages.iter() {
+            for r in decode_page(page) {
+                model.apply(r, &mut effects).expect("legal");
+                effects.clear();
+            }
         }
         fold_rates.push(rate(events, t));
+        assert_eq!(model.applied, events);
+        drop(model);
+
+        // As `replay` and rebuilds read: the next page is decoded by another task (another
+        // core) while this one folds.
+        let t = Instant::now();
+        let mut model = ReadModel::default();
+        let decoder = |i: usize| {
+            let pages = Arc::clone(&pages);
+            tokio::spawn(async move { decode_page(&pages[i]) })
+        };
+        let mut next = (!pages.is_empty()).then(|| decoder(0));
+        for i in 0..pages.len() {
+            let page = next.take().expect("decoding").await.expect("decoded");
+            next = (i + 1 < pages.len()).then(|| decoder(i + 1));
+            for r in page {
+                model.apply(r, &mut effects).expect("legal");
+                effects.clear();
+            }
+        }
+        pipelined_rates.push(rate(events, t));
         assert_eq!(model.applied, events);
     }
 
@@ -182,10 +235,11 @@ async fn main() {
         assert_eq!(model.applied, events);
     }
 
-    let (a, d, f, x, r) = (
+    let (a, d, f, p, x, r) = (
         median(append_rates),
         median(decode_rates),
         median(fold_rates),
+        median(pipelined_rates),
         median(xrange_rates),
         median(rebuild_rates),
     );
@@ -197,7 +251,11 @@ async fn main() {
     println!("{:<46} {:>14.0}", "decode MessagePack in memory", d);
     println!(
         "{:<46} {:>14.0}",
-        "decode + fold all read models in memory", f
+        "decode + fold all read models, one thread", f
+    );
+    println!(
+        "{:<46} {:>14.0}",
+        "decode (next page) | fold, pipelined, 2 cores", p
     );
     println!("{:<46} {:>14.0}", "Redis XRANGE read (ceiling)", x);
     println!(

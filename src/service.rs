@@ -139,14 +139,7 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
     let grace = Duration::from_secs(settings.http.shutdown_grace_s);
     let deadline = tokio::time::Instant::now() + grace;
     loop {
-        let running = svc
-            .journal
-            .model()
-            .counters
-            .by_status
-            .get(&Status::Running)
-            .copied()
-            .unwrap_or(0);
+        let running = svc.journal.model().counters.status(Status::Running);
         if running == 0 || tokio::time::Instant::now() >= deadline {
             if running > 0 {
                 tracing::warn!(

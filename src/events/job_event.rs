@@ -90,10 +90,13 @@ impl ReleaseReason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForecastWindow {
     /// First start time considered.
+    #[serde(with = "super::timestamp")]
     pub from: DateTime<Utc>,
     /// Last start time considered.
+    #[serde(with = "super::timestamp")]
     pub to: DateTime<Utc>,
     /// The chosen start.
+    #[serde(with = "super::timestamp")]
     pub best_start: DateTime<Utc>,
     /// Forecast mean intensity over the run at the chosen start, gCO2/kWh.
     pub expected_intensity: f64,
@@ -122,6 +125,7 @@ pub struct JobSubmitted {
     /// How urgent it is.
     pub urgency: Urgency,
     /// When it must be finished, if the client said.
+    #[serde(default, with = "super::timestamp::option")]
     pub deadline: Option<DateTime<Utc>>,
     /// Expected run time in seconds, if known.
     pub duration_s: Option<u64>,
@@ -148,8 +152,10 @@ pub struct JobDeferred {
     /// Why.
     pub decision: Decision,
     /// Released no later than this (the sorted-set score of `queue:DEFERRED`).
+    #[serde(with = "super::timestamp")]
     pub defer_deadline: DateTime<Utc>,
     /// The start the planner chose, if it planned one.
+    #[serde(default, with = "super::timestamp::option")]
     pub planned_release: Option<DateTime<Utc>>,
 }
 
@@ -198,6 +204,7 @@ pub struct JobFailed {
     /// Whether another attempt will follow.
     pub will_retry: bool,
     /// When the next attempt may start.
+    #[serde(default, with = "super::timestamp::option")]
     pub retry_at: Option<DateTime<Utc>>,
 }
 

@@ -10,6 +10,7 @@ pub mod job_event;
 pub mod legacy;
 pub mod lifecycle;
 pub mod sample;
+pub mod timestamp;
 
 pub use codec::{decode, encode, CodecError, EncodedEvent};
 pub use envelope::{EventMeta, RecordedEvent, StreamId};

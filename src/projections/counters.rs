@@ -1,7 +1,5 @@
 //! The counters behind `/stats`, kept by the fold so that stats never scan.
 
-use std::collections::BTreeMap;
-
 use super::job_view::{Mode, Status};
 
 /// Running totals over every job.
@@ -9,10 +7,10 @@ use super::job_view::{Mode, Status};
 pub struct Counters {
     /// Jobs ever submitted.
     pub total_jobs: u64,
-    /// Jobs per current status.
-    pub by_status: BTreeMap<Status, u64>,
-    /// Jobs per current mode.
-    pub by_mode: BTreeMap<Mode, u64>,
+    /// Jobs per current status, indexed as [`Status::ALL`].
+    pub by_status: [u64; Status::ALL.len()],
+    /// Jobs per current mode, indexed as [`Mode::ALL`].
+    pub by_mode: [u64; Mode::ALL.len()],
     /// Completed jobs.
     pub completed: u64,
     /// Sum of completed run times, ms.
@@ -30,11 +28,10 @@ pub struct Counters {
 impl Counters {
     pub(crate) fn move_status(&mut self, from: Option<Status>, to: Status) {
         if let Some(from) = from {
-            if let Some(n) = self.by_status.get_mut(&from) {
-                *n = n.saturating_sub(1);
-            }
+            let n = &mut self.by_status[from as usize];
+            *n = n.saturating_sub(1);
         }
-        *self.by_status.entry(to).or_default() += 1;
+        self.by_status[to as usize] += 1;
     }
 
     pub(crate) fn move_mode(&mut self, from: Option<Mode>, to: Mode) {
@@ -42,11 +39,15 @@ impl Counters {
             return;
         }
         if let Some(from) = from {
-            if let Some(n) = self.by_mode.get_mut(&from) {
-                *n = n.saturating_sub(1);
-            }
+            let n = &mut self.by_mode[from as usize];
+            *n = n.saturating_sub(1);
         }
-        *self.by_mode.entry(to).or_default() += 1;
+        self.by_mode[to as usize] += 1;
+    }
+
+    /// Jobs now in `status`.
+    pub fn status(&self, status: Status) -> u64 {
+        self.by_status[status as usize]
     }
 
     /// Mean run time of completed jobs, ms.
@@ -79,13 +80,35 @@ impl Counters {
             ),
         ];
         for s in Status::ALL {
-            let n = self.by_status.get(&s).copied().unwrap_or(0);
+            let n = self.status(s);
             f.push((format!("status:{}", s.as_str()), n.to_string()));
         }
         for m in Mode::ALL {
-            let n = self.by_mode.get(&m).copied().unwrap_or(0);
+            let n = self.by_mode[m as usize];
             f.push((format!("mode:{}", m.as_str()), n.to_string()));
         }
         f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_indexed_in_the_order_of_all() {
+        for (i, s) in Status::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+        }
+        for (i, m) in Mode::ALL.iter().enumerate() {
+            assert_eq!(*m as usize, i);
+        }
+        let mut c = Counters::default();
+        c.move_status(None, Status::Queued);
+        c.move_status(Some(Status::Queued), Status::Running);
+        c.move_mode(None, Mode::Eco);
+        assert_eq!(c.status(Status::Queued), 0);
+        assert_eq!(c.status(Status::Running), 1);
+        assert_eq!(c.by_mode[Mode::Eco as usize], 1);
     }
 }

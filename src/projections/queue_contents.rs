@@ -1,7 +1,7 @@
 //! The four queues as read models, in the seed ADR's order: lists take `LPUSH` at the left and
 //! give the oldest job from the right; `DEFERRED` is a set scored by deferral deadline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
@@ -10,53 +10,79 @@ use uuid::Uuid;
 use crate::store::keys::QueueName;
 
 /// One FIFO queue: jobs in the order they entered it.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Slots in a ring in entry order, each job's slot number in a map: pushing and removing are
+/// O(1); a removed job leaves an empty slot, dropped when it reaches the front or when empty
+/// slots outnumber jobs (then the ring is compacted and renumbered).
+#[derive(Debug, Clone, Default)]
 pub struct FifoQueue {
-    order: BTreeMap<u64, Uuid>,
-    seq_of: FxHashMap<Uuid, u64>,
-    next_seq: u64,
+    slots: VecDeque<Option<Uuid>>,
+    /// Slot number of `slots[0]`.
+    first: u64,
+    slot_of: FxHashMap<Uuid, u64>,
+}
+
+impl PartialEq for FifoQueue {
+    fn eq(&self, other: &Self) -> bool {
+        self.oldest_first().eq(other.oldest_first())
+    }
 }
 
 impl FifoQueue {
     /// Adds a job at the back (Redis: `LPUSH`).
     pub fn push(&mut self, job: Uuid) {
         self.remove(&job);
-        self.order.insert(self.next_seq, job);
-        self.seq_of.insert(job, self.next_seq);
-        self.next_seq += 1;
+        let slot = self.first + self.slots.len() as u64;
+        self.slots.push_back(Some(job));
+        self.slot_of.insert(job, slot);
     }
 
     /// Removes a job wherever it is; whether it was there.
     pub fn remove(&mut self, job: &Uuid) -> bool {
-        match self.seq_of.remove(job) {
-            Some(seq) => self.order.remove(&seq).is_some(),
-            None => false,
+        let Some(slot) = self.slot_of.remove(job) else {
+            return false;
+        };
+        self.slots[(slot - self.first) as usize] = None;
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        if self.slots.len() > 64 && self.slots.len() > 2 * self.slot_of.len() {
+            self.compact();
+        }
+        true
+    }
+
+    fn compact(&mut self) {
+        self.slots.retain(Option::is_some);
+        for (i, job) in self.slots.iter().flatten().enumerate() {
+            self.slot_of.insert(*job, self.first + i as u64);
         }
     }
 
     /// Number of jobs.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.slot_of.len()
     }
 
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.slot_of.is_empty()
     }
 
     /// Whether `job` is queued here.
     pub fn contains(&self, job: &Uuid) -> bool {
-        self.seq_of.contains_key(job)
+        self.slot_of.contains_key(job)
     }
 
     /// Oldest first: the order workers take them (Redis: `RPOP` order).
     pub fn oldest_first(&self) -> impl DoubleEndedIterator<Item = &Uuid> + '_ {
-        self.order.values()
+        self.slots.iter().flatten()
     }
 
     /// The Redis list from left to right (newest first).
     pub fn as_redis_list(&self) -> Vec<String> {
-        self.order.values().rev().map(|id| id.to_string()).collect()
+        self.oldest_first().rev().map(|id| id.to_string()).collect()
     }
 }
 
@@ -162,6 +188,35 @@ mod tests {
         assert!(!q.remove(&b));
         assert_eq!(q.oldest_first().copied().collect::<Vec<_>>(), vec![a, c]);
         assert_eq!(q.as_redis_list(), vec![c.to_string(), a.to_string()]);
+    }
+
+    #[test]
+    fn a_list_keeps_its_order_through_many_removals_and_compactions() {
+        let mut q = FifoQueue::default();
+        let mut model = std::collections::VecDeque::new();
+        for i in 0..2_000u128 {
+            let id = Uuid::from_u128(i);
+            q.push(id);
+            model.push_back(id);
+            // Remove from the middle and the front at different paces.
+            if i % 3 == 0 {
+                let victim = model.remove(model.len() / 2).expect("some");
+                assert!(q.remove(&victim));
+            }
+            if i % 7 == 0 && !model.is_empty() {
+                let victim = model.pop_front().expect("some");
+                assert!(q.remove(&victim));
+            }
+            if i % 11 == 0 && !model.is_empty() {
+                // Re-pushing moves a job to the back.
+                let again = model.remove(0).expect("some");
+                model.push_back(again);
+                q.push(again);
+            }
+        }
+        assert_eq!(q.len(), model.len());
+        assert!(q.oldest_first().eq(model.iter()));
+        assert!(q.slots.len() <= 2 * q.len() + 64);
     }
 
     #[test]

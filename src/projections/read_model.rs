@@ -40,8 +40,8 @@ pub struct Anomaly {
 /// Every read model, folded from the log.
 #[derive(Debug, Clone, Default)]
 pub struct ReadModel {
-    /// Each job's view.
-    pub jobs: FxHashMap<Uuid, JobView>,
+    /// Each job's view (boxed: growing the map moves pointers, not views).
+    pub jobs: FxHashMap<Uuid, Box<JobView>>,
     /// Queue contents.
     pub queues: QueueContents,
     /// `/stats` counters.
@@ -100,11 +100,8 @@ impl ReadModel {
             job_id: Some(job_id),
             problem,
         };
-        let lifecycle = self
-            .jobs
-            .get(&job_id)
-            .map(|j| j.lifecycle)
-            .unwrap_or_default();
+        let mut view = self.jobs.get_mut(&job_id);
+        let lifecycle = view.as_ref().map(|j| j.lifecycle).unwrap_or_default();
         let next = lifecycle.next(&event).map_err(|e| anomaly(e.to_string()))?;
         if meta.job_version != next.version {
             return Err(anomaly(format!(
@@ -119,7 +116,7 @@ impl ReadModel {
             }
             let mut view = JobView::submitted(job_id, s, at);
             view.lifecycle = next;
-            self.jobs.insert(job_id, view);
+            self.jobs.insert(job_id, Box::new(view));
             self.counters.total_jobs += 1;
             self.counters.move_status(None, Status::Queued);
             self.queues.pending.push(job_id);
@@ -127,7 +124,7 @@ impl ReadModel {
             effects.push(Effect::Job(job_id));
             return Ok(());
         }
-        let Some(view) = self.jobs.get_mut(&job_id) else {
+        let Some(view) = view.take() else {
             return Err(anomaly("event for a job never submitted".into()));
         };
         let before = view.status;
@@ -225,7 +222,7 @@ impl ReadModel {
 
     /// A job's view.
     pub fn job(&self, id: &Uuid) -> Option<&JobView> {
-        self.jobs.get(id)
+        self.jobs.get(id).map(|v| &**v)
     }
 
     /// Job ids ordered as the `jobs:index` sorted set orders them (submission ms, then id).

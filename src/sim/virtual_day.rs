@@ -153,6 +153,6 @@ fn finished(svc: &Services) -> u64 {
         crate::projections::Status::DeadLetter,
     ]
     .iter()
-    .map(|s| c.by_status.get(s).copied().unwrap_or(0))
+    .map(|s| c.status(*s))
     .sum()
 }

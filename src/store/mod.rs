@@ -235,7 +235,8 @@ impl EventStore {
     }
 
     /// Reads the whole log (or a range) page by page, calling `page` on each; the next page is
-    /// already being read while `page` works.
+    /// already being read, parsed and decoded by another task while `page` works (on another
+    /// core when the runtime has more than one thread).
     pub async fn scan<F>(
         &self,
         from: Bound,
@@ -256,12 +257,18 @@ impl EventStore {
                 page(entries);
                 return Ok(());
             }
-            let next = self.read_range(Bound::Id(last.successor()), Bound::Id(end), page_size);
-            let current = std::mem::take(&mut entries);
-            // `join!` polls the read first, so its command is on the wire while the page is
-            // being worked on.
-            let (read, ()) = tokio::join!(next, async { page(current) });
-            entries = read?;
+            let store = self.clone();
+            let next = tokio::spawn(async move {
+                store
+                    .read_range(Bound::Id(last.successor()), Bound::Id(end), page_size)
+                    .await
+            });
+            page(std::mem::take(&mut entries));
+            entries = match next.await {
+                Ok(read) => read?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("the page reader was cancelled: {e}"),
+            };
         }
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side intake benchmark: carbonq serve vs BullMQ on the same private Redis, same run.
 # usage: scripts/bench-intake.sh [JOBS] [ROUNDS]
+# Both run 50 jobs at once: carbonq with 48 FAST + 2 ECO workers, BullMQ's worker with concurrency 50.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${1:-20000}
@@ -24,7 +25,7 @@ for round in $(seq "$ROUNDS"); do
   echo "== round $round"
   redis-cli -p "$redis_port" flushall >/dev/null
   http_port=$(free_port)
-  CARBONQ__WORKERS__FAST=8 CARBONQ__WORKERS__ECO=2 CARBONQ__HTTP__MAX_PENDING=100000 \
+  CARBONQ__WORKERS__FAST=48 CARBONQ__WORKERS__ECO=2 CARBONQ__HTTP__MAX_PENDING=100000 \
   CARBONQ__GRID__SIGNAL=fixed CARBONQ__LOG__LEVEL=warn \
     target/release/carbonq serve --redis "redis://127.0.0.1:$redis_port" --bind "127.0.0.1:$http_port" &
   server=$!

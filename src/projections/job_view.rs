@@ -90,6 +90,66 @@ impl From<Pool> for Mode {
     }
 }
 
+/// Groups of job-hash fields that change together: an event names the groups it changed, and
+/// only those are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FieldGroups(u8);
+
+impl FieldGroups {
+    /// What was submitted (set once; the job enters the index with it).
+    pub const SUBMISSION: FieldGroups = FieldGroups(1);
+    /// Status, last change, attempt and version: every event changes these.
+    pub const STATE: FieldGroups = FieldGroups(2);
+    /// The routing decision and any deferral.
+    pub const DECISION: FieldGroups = FieldGroups(4);
+    /// The latest attempt's worker and start.
+    pub const RUN: FieldGroups = FieldGroups(8);
+    /// Error, completion record and end.
+    pub const OUTCOME: FieldGroups = FieldGroups(16);
+    /// Every field.
+    pub const ALL: FieldGroups = FieldGroups(31);
+
+    /// Whether every group of `other` is in `self`.
+    pub fn contains(self, other: FieldGroups) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for FieldGroups {
+    type Output = FieldGroups;
+
+    fn bitor(self, other: FieldGroups) -> FieldGroups {
+        FieldGroups(self.0 | other.0)
+    }
+}
+
+impl std::ops::BitOrAssign for FieldGroups {
+    fn bitor_assign(&mut self, other: FieldGroups) {
+        self.0 |= other.0;
+    }
+}
+
+/// Some of a job hash's fields: values to set and names to delete.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobFields {
+    /// Fields the view has.
+    pub set: Vec<(&'static str, String)>,
+    /// Fields the view has not.
+    pub unset: Vec<&'static str>,
+}
+
+impl JobFields {
+    /// Takes `later`'s value (or absence) for every field it names.
+    pub fn merge(&mut self, later: JobFields) {
+        let named =
+            |n: &&'static str| later.set.iter().any(|(m, _)| m == n) || later.unset.contains(n);
+        self.set.retain(|(n, _)| !named(n));
+        self.unset.retain(|n| !named(n));
+        self.set.extend(later.set);
+        self.unset.extend(later.unset);
+    }
+}
+
 /// Everything known about one job, typed; rendered to the hash's strings only when written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobView {
@@ -149,63 +209,104 @@ impl JobView {
 
     /// The hash fields, in a fixed order; unset fields are left out.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
+        self.fields_in(FieldGroups::ALL).set
+    }
+
+    /// The hash fields of `groups`, in the order of [`JobView::fields`]: those the view has, and
+    /// the names of those it has not (to be deleted from a hash that may hold them).
+    pub fn fields_in(&self, groups: FieldGroups) -> JobFields {
+        use FieldGroups as G;
         let s = &self.submitted;
-        let mut f: Vec<(&'static str, String)> = vec![
-            ("job_id", self.job_id.to_string()),
-            ("type", s.job_type.clone()),
-            ("urgency", s.urgency.as_str().to_owned()),
-            ("status", self.status.as_str().to_owned()),
-            ("created_at", format_time(self.created_at)),
-            ("updated_at", format_time(self.updated_at)),
-            ("attempt", self.lifecycle.attempts.to_string()),
-            ("version", self.lifecycle.version.to_string()),
-        ];
-        let mut opt = |name: &'static str, value: Option<String>| {
-            if let Some(v) = value {
-                f.push((name, v));
-            }
-        };
-        opt("mode", self.mode.map(|m| m.as_str().to_owned()));
-        if let Some((at, d)) = &self.decision {
-            opt("decision_timestamp", Some(format_time(*at)));
-            opt(
-                "carbon_intensity_at_decision",
-                Some(d.carbon_intensity.to_string()),
-            );
-            opt("policy_rule_id", Some(d.policy_rule_id.clone()));
-            opt("decision_reason", Some(d.reason.clone()));
-            if let Some(w) = &d.forecast_window {
-                opt("forecast_best_start", Some(format_time(w.best_start)));
-                opt(
-                    "forecast_expected_intensity",
-                    Some(w.expected_intensity.to_string()),
-                );
-            }
-        }
-        opt(
-            "defer_deadline_ts",
-            self.defer_deadline.map(|t| t.timestamp().to_string()),
-        );
-        opt("planned_release", self.planned_release.map(format_time));
-        opt("deadline", s.deadline.map(format_time));
-        opt("duration_s", s.duration_s.map(|d| d.to_string()));
-        opt("power_w", s.power_w.map(|p| p.to_string()));
-        opt("idempotency_key", s.idempotency_key.clone());
-        opt("tenant", s.tenant.clone());
-        opt("worker", self.worker.clone());
-        opt("started_at", self.started_at.map(format_time));
-        opt("error", self.error.clone());
-        if let Some(c) = &self.completed {
-            opt("duration_ms", Some(c.duration_ms.to_string()));
-            opt("energy_kwh", Some(c.energy_kwh.to_string()));
-            opt("emissions_kg", Some(c.emissions_kg.to_string()));
-            opt(
-                "baseline_emissions_kg",
-                Some(c.baseline_emissions_kg.to_string()),
-            );
-            opt("result", Some(c.result.clone()));
-        }
-        opt("finished_at", self.finished_at.map(format_time));
+        let decision = self.decision.as_ref();
+        let window = decision.and_then(|(_, d)| d.forecast_window.as_ref());
+        let done = self.completed.as_ref();
+        let mut f = JobFields::default();
+        let mut put =
+            |group: FieldGroups, name: &'static str, value: &dyn Fn() -> Option<String>| {
+                if groups.contains(group) {
+                    match value() {
+                        Some(v) => f.set.push((name, v)),
+                        None => f.unset.push(name),
+                    }
+                }
+            };
+        put(G::SUBMISSION, "job_id", &|| Some(self.job_id.to_string()));
+        put(G::SUBMISSION, "type", &|| Some(s.job_type.clone()));
+        put(G::SUBMISSION, "urgency", &|| {
+            Some(s.urgency.as_str().to_owned())
+        });
+        put(G::STATE, "status", &|| {
+            Some(self.status.as_str().to_owned())
+        });
+        put(G::SUBMISSION, "created_at", &|| {
+            Some(format_time(self.created_at))
+        });
+        put(G::STATE, "updated_at", &|| {
+            Some(format_time(self.updated_at))
+        });
+        put(G::STATE, "attempt", &|| {
+            Some(self.lifecycle.attempts.to_string())
+        });
+        put(G::STATE, "version", &|| {
+            Some(self.lifecycle.version.to_string())
+        });
+        put(G::DECISION, "mode", &|| {
+            self.mode.map(|m| m.as_str().to_owned())
+        });
+        put(G::DECISION, "decision_timestamp", &|| {
+            decision.map(|(at, _)| format_time(*at))
+        });
+        put(G::DECISION, "carbon_intensity_at_decision", &|| {
+            decision.map(|(_, d)| d.carbon_intensity.to_string())
+        });
+        put(G::DECISION, "policy_rule_id", &|| {
+            decision.map(|(_, d)| d.policy_rule_id.clone())
+        });
+        put(G::DECISION, "decision_reason", &|| {
+            decision.map(|(_, d)| d.reason.clone())
+        });
+        put(G::DECISION, "forecast_best_start", &|| {
+            window.map(|w| format_time(w.best_start))
+        });
+        put(G::DECISION, "forecast_expected_intensity", &|| {
+            window.map(|w| w.expected_intensity.to_string())
+        });
+        put(G::DECISION, "defer_deadline_ts", &|| {
+            self.defer_deadline.map(|t| t.timestamp().to_string())
+        });
+        put(G::DECISION, "planned_release", &|| {
+            self.planned_release.map(format_time)
+        });
+        put(G::SUBMISSION, "deadline", &|| s.deadline.map(format_time));
+        put(G::SUBMISSION, "duration_s", &|| {
+            s.duration_s.map(|d| d.to_string())
+        });
+        put(G::SUBMISSION, "power_w", &|| {
+            s.power_w.map(|p| p.to_string())
+        });
+        put(G::SUBMISSION, "idempotency_key", &|| {
+            s.idempotency_key.clone()
+        });
+        put(G::SUBMISSION, "tenant", &|| s.tenant.clone());
+        put(G::RUN, "worker", &|| self.worker.clone());
+        put(G::RUN, "started_at", &|| self.started_at.map(format_time));
+        put(G::OUTCOME, "error", &|| self.error.clone());
+        put(G::OUTCOME, "duration_ms", &|| {
+            done.map(|c| c.duration_ms.to_string())
+        });
+        put(G::OUTCOME, "energy_kwh", &|| {
+            done.map(|c| c.energy_kwh.to_string())
+        });
+        put(G::OUTCOME, "emissions_kg", &|| {
+            done.map(|c| c.emissions_kg.to_string())
+        });
+        put(G::OUTCOME, "baseline_emissions_kg", &|| {
+            done.map(|c| c.baseline_emissions_kg.to_string())
+        });
+        put(G::OUTCOME, "result", &|| done.map(|c| c.result.clone()));
+        put(G::OUTCOME, "finished_at", &|| {
+            self.finished_at.map(format_time)
+        });
         f
     }
 }

@@ -12,6 +12,6 @@ pub mod redis_writer;
 pub mod runner;
 
 pub use counters::Counters;
-pub use job_view::{JobView, Mode, Status};
+pub use job_view::{FieldGroups, JobFields, JobView, Mode, Status};
 pub use queue_contents::{DeferredSet, FifoQueue, QueueContents};
 pub use read_model::{error_chain, Anomaly, Effect, ReadModel};

@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap;
 use uuid::Uuid;
 
 use super::counters::Counters;
-use super::job_view::{JobView, Mode, Status};
+use super::job_view::{FieldGroups, JobView, Mode, Status};
 use super::queue_contents::QueueContents;
 use crate::events::*;
 use crate::store::keys::QueueName;
@@ -14,8 +14,9 @@ use crate::store::EntryError;
 /// A change to the Redis read models, in the order it must be applied.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Rewrite the job's hash (and its index and idempotency entries).
-    Job(Uuid),
+    /// Write these groups of the job's hash (with `SUBMISSION`, also its index and
+    /// idempotency entries).
+    Job(Uuid, FieldGroups),
     /// `LPUSH` onto a list queue.
     Push(QueueName, Uuid),
     /// `LREM` from a list queue.
@@ -121,7 +122,7 @@ impl ReadModel {
             self.counters.move_status(None, Status::Queued);
             self.queues.pending.push(job_id);
             effects.push(Effect::Push(QueueName::Pending, job_id));
-            effects.push(Effect::Job(job_id));
+            effects.push(Effect::Job(job_id, FieldGroups::ALL));
             return Ok(());
         }
         let Some(view) = view.take() else {
@@ -142,6 +143,16 @@ impl ReadModel {
                 effects.push(Effect::Undefer(job_id));
             }
         };
+        let changed = FieldGroups::STATE
+            | match &event {
+                JobEvent::Submitted(_) | JobEvent::Released(_) => FieldGroups::default(),
+                JobEvent::Scheduled(_) | JobEvent::Deferred(_) => FieldGroups::DECISION,
+                JobEvent::Started(_) => FieldGroups::RUN,
+                JobEvent::Completed(_)
+                | JobEvent::Failed(_)
+                | JobEvent::Cancelled(_)
+                | JobEvent::DeadLettered(_) => FieldGroups::OUTCOME,
+            };
         match event {
             JobEvent::Submitted(_) => {}
             JobEvent::Scheduled(s) => {
@@ -216,7 +227,7 @@ impl ReadModel {
         if let Some(mode) = view.mode {
             counters.move_mode(mode_before, mode);
         }
-        effects.push(Effect::Job(job_id));
+        effects.push(Effect::Job(job_id, changed));
         Ok(())
     }
 

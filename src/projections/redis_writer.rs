@@ -9,7 +9,7 @@ use redis::Pipeline;
 use rustc_hash::FxHashMap;
 use uuid::Uuid;
 
-use super::{Effect, ReadModel};
+use super::{Effect, FieldGroups, JobFields, ReadModel};
 use crate::events::StreamId;
 use crate::store::keys::{KeySpace, QueueName};
 use crate::store::StoreError;
@@ -17,17 +17,19 @@ use crate::store::StoreError;
 /// Jobs per pipeline when writing or reading a whole model.
 const CHUNK: usize = 2_000;
 
-/// A job hash as the view gave it when its page was gathered.
+/// The writes one job needs: the fields of the groups that changed, as the view had them when
+/// the page was gathered; with `SUBMISSION`, its index and idempotency entries too.
 #[derive(Debug, Clone)]
 struct JobRow {
-    fields: Vec<(&'static str, String)>,
+    groups: FieldGroups,
+    fields: JobFields,
     created_ms: i64,
     /// The idempotency key, when this job is the one the key maps to.
     idempotency_key: Option<String>,
 }
 
 impl JobRow {
-    fn of(model: &ReadModel, id: &Uuid) -> Option<JobRow> {
+    fn of(model: &ReadModel, id: &Uuid, groups: FieldGroups) -> Option<JobRow> {
         let view = model.jobs.get(id)?;
         let key = view
             .submitted
@@ -35,23 +37,37 @@ impl JobRow {
             .as_ref()
             .filter(|k| model.idempotency.get(*k) == Some(id));
         Some(JobRow {
-            fields: view.fields(),
+            groups,
+            fields: view.fields_in(groups),
             created_ms: view.created_at.timestamp_millis(),
             idempotency_key: key.cloned(),
         })
     }
 
-    fn write(&self, pipe: &mut Pipeline, keys: &KeySpace, id: &Uuid, fresh: bool) {
+    fn merge(&mut self, later: JobRow) {
+        self.groups |= later.groups;
+        self.fields.merge(later.fields);
+    }
+
+    fn created(&self) -> bool {
+        self.groups.contains(FieldGroups::SUBMISSION)
+    }
+
+    fn write(&self, pipe: &mut Pipeline, keys: &KeySpace, id: &Uuid) {
         let key = keys.job(id);
-        if !fresh {
-            // The hash is exactly the view: fields the view no longer has must go too.
-            pipe.del(&key).ignore();
+        if !self.fields.set.is_empty() {
+            pipe.hset_multiple(&key, &self.fields.set).ignore();
         }
-        pipe.hset_multiple(&key, &self.fields).ignore();
-        pipe.zadd(keys.job_index(), id.to_string(), self.created_ms)
-            .ignore();
-        if let Some(k) = &self.idempotency_key {
-            pipe.hset_nx(keys.idempotency(), k, id.to_string()).ignore();
+        // A new hash holds nothing to delete.
+        if !self.created() && !self.fields.unset.is_empty() {
+            pipe.hdel(&key, &self.fields.unset).ignore();
+        }
+        if self.created() {
+            pipe.zadd(keys.job_index(), id.to_string(), self.created_ms)
+                .ignore();
+            if let Some(k) = &self.idempotency_key {
+                pipe.hset_nx(keys.idempotency(), k, id.to_string()).ignore();
+            }
         }
     }
 }
@@ -91,9 +107,9 @@ impl Page {
         };
         for effect in effects {
             match effect {
-                Effect::Job(id) => {
-                    if let Some(row) = JobRow::of(model, id) {
-                        page.jobs.insert(*id, row);
+                Effect::Job(id, groups) => {
+                    if let Some(row) = JobRow::of(model, id, *groups) {
+                        page.add_job(*id, row);
                     }
                 }
                 op => page.queue_ops.push(op.clone()),
@@ -106,9 +122,20 @@ impl Page {
     /// take the later state.
     pub fn merge(&mut self, later: Page) {
         self.queue_ops.extend(later.queue_ops);
-        self.jobs.extend(later.jobs);
+        for (id, row) in later.jobs {
+            self.add_job(id, row);
+        }
         self.stats = later.stats;
         self.checkpoint = self.checkpoint.max(later.checkpoint);
+    }
+
+    fn add_job(&mut self, id: Uuid, row: JobRow) {
+        match self.jobs.entry(id) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(row),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(row);
+            }
+        }
     }
 
     /// How many writes it holds (queue changes and job hashes).
@@ -147,11 +174,11 @@ pub async fn write_page(
                 pipe.zrem(keys.queue(QueueName::Deferred), id.to_string())
                     .ignore();
             }
-            Effect::Job(_) => {}
+            Effect::Job(..) => {}
         }
     }
     for (id, row) in &page.jobs {
-        row.write(&mut pipe, keys, id, false);
+        row.write(&mut pipe, keys, id);
     }
     write_meta(&mut pipe, keys, &page.stats, page.checkpoint);
     pipe.query_async::<()>(conn).await?;
@@ -170,8 +197,8 @@ pub async fn write_all(
     let writes = ids.chunks(CHUNK).map(|chunk| {
         let mut pipe = redis::pipe();
         for id in chunk {
-            if let Some(row) = JobRow::of(model, id) {
-                row.write(&mut pipe, keys, id, true);
+            if let Some(row) = JobRow::of(model, id, FieldGroups::ALL) {
+                row.write(&mut pipe, keys, id);
             }
         }
         let mut conn = conn.clone();
@@ -383,6 +410,102 @@ fn compare(key: &str, live: KeyContent, rebuilt: KeyContent, out: &mut Vec<KeyDi
         (l, r) => {
             if l != r {
                 push("*".into(), Some(format!("{l:?}")), Some(format!("{r:?}")));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::events::{sample::history, EventMeta, RecordedEvent};
+
+    type Hashes = HashMap<Uuid, BTreeMap<String, String>>;
+
+    /// What `write_page` does to the job hashes, on maps.
+    fn apply(page: &Page, hashes: &mut Hashes) {
+        for (id, row) in &page.jobs {
+            let hash = hashes.entry(*id).or_default();
+            for (name, value) in &row.fields.set {
+                hash.insert((*name).to_owned(), value.clone());
+            }
+            if !row.created() {
+                for name in &row.fields.unset {
+                    hash.remove(*name);
+                }
+            }
+        }
+    }
+
+    /// Folds sample histories of many jobs, interleaved, gathering a page every `every`
+    /// events and merging `merge` pages before each write.
+    fn hashes_after(every: usize, merge: usize) -> (ReadModel, Hashes) {
+        let at = Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap();
+        let jobs: Vec<(Uuid, Vec<_>)> = (0..60u64)
+            .map(|n| (Uuid::from_u128(u128::from(n) + 1), history(n)))
+            .collect();
+        let longest = jobs.iter().map(|(_, h)| h.len()).max().unwrap_or(0);
+        let mut model = ReadModel::default();
+        let (mut effects, mut hashes, mut queued, mut seq) =
+            (Vec::new(), Hashes::new(), Vec::<Page>::new(), 0u64);
+        for step in 0..longest {
+            for (job_id, h) in &jobs {
+                let Some(event) = h.get(step) else { continue };
+                seq += 1;
+                let meta = EventMeta {
+                    event_id: Uuid::from_u128(u128::from(seq)),
+                    job_id: *job_id,
+                    job_version: step as u64 + 1,
+                    schema_version: 1,
+                    recorded_at: at + chrono::TimeDelta::seconds(seq as i64),
+                    correlation_id: *job_id,
+                    causation_id: None,
+                };
+                let recorded = RecordedEvent {
+                    stream_id: StreamId::new(seq, 0),
+                    meta,
+                    event: event.clone(),
+                };
+                model.apply(recorded, &mut effects).expect("legal");
+                if seq as usize % every == 0 {
+                    queued.push(Page::gather(&model, &effects));
+                    effects.clear();
+                }
+                if queued.len() == merge {
+                    let mut page = queued.remove(0);
+                    for later in queued.drain(..) {
+                        page.merge(later);
+                    }
+                    apply(&page, &mut hashes);
+                }
+            }
+        }
+        queued.push(Page::gather(&model, &effects));
+        for page in &queued {
+            apply(page, &mut hashes);
+        }
+        (model, hashes)
+    }
+
+    #[test]
+    fn writing_only_the_changed_groups_leaves_every_hash_equal_to_its_view() {
+        for (every, merge) in [(1, 1), (1, 3), (7, 1), (5, 4)] {
+            let (model, hashes) = hashes_after(every, merge);
+            assert_eq!(hashes.len(), model.jobs.len());
+            for (id, view) in &model.jobs {
+                let whole: BTreeMap<String, String> = view
+                    .fields()
+                    .into_iter()
+                    .map(|(n, v)| (n.to_owned(), v))
+                    .collect();
+                assert_eq!(
+                    hashes[id], whole,
+                    "job {id}, page every {every}, merge {merge}"
+                );
             }
         }
     }

@@ -151,9 +151,8 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    if let Err(e) = projected.stop().await {
-        tracing::warn!(error = %e, "projection writer stopped with an error");
-    }
+    // The writer logs its own error; the next start catches the read models up.
+    let _ = projected.stop().await;
     tracing::info!("carbonq stopped");
     Ok(())
 }

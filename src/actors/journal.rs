@@ -113,14 +113,17 @@ async fn commit_loop(
     store: EventStore,
     model: Arc<Mutex<ReadModel>>,
     mut rx: mpsc::Receiver<Pending>,
-    pages: Option<mpsc::Sender<Page>>,
+    mut pages: Option<mpsc::Sender<Page>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let page = commit(&store, &model, std::mem::take(&mut batch), pages.is_some()).await;
-        if let (Some(pages), Some(page)) = (&pages, page) {
-            if pages.send(page).await.is_err() {
-                tracing::warn!("projection writer gone; read models stop here until a restart");
+        if let (Some(writer), Some(page)) = (&pages, page) {
+            if writer.send(page).await.is_err() {
+                tracing::error!(
+                    "projection writer stopped; read models lag the log until the next start"
+                );
+                pages = None;
             }
         }
     }
@@ -225,9 +228,17 @@ impl ProjectedJournal {
         );
         let (pages, rx) = mpsc::channel(PAGES_QUEUED);
         let (stop, stopped) = oneshot::channel::<()>();
-        let writer = tokio::spawn(writer.follow(rx, async {
-            let _ = stopped.await;
-        }));
+        let writer = tokio::spawn(async move {
+            let written = writer
+                .follow(rx, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = &written {
+                tracing::error!(error = %e, "projection writer stopped");
+            }
+            written
+        });
         Ok(ProjectedJournal {
             journal: Journal::start_projecting(EventStore::Redis(store.clone()), model, pages),
             stop,

@@ -43,13 +43,18 @@ struct TestApi {
 }
 
 impl TestApi {
-    /// Everything running, with a projection runner following the log.
+    /// Everything running, with the read models kept as `carbonq serve` keeps them.
     async fn start() -> TestApi {
         Self::start_with(true).await
     }
 
     /// Everything running; the read models are kept only if `project`.
     async fn start_with(project: bool) -> TestApi {
+        Self::start_limited(project, 1000).await
+    }
+
+    /// Everything running, with intake answering busy once `max_pending` jobs wait in PENDING.
+    async fn start_limited(project: bool, max_pending: usize) -> TestApi {
         let server = TestRedis::start();
         let store = redis_store(&server).await;
         // As `carbonq serve` does it: the journal hands each batch to the projection writer.
@@ -78,7 +83,7 @@ impl TestApi {
         let config = SystemConfig {
             fast_workers: 2,
             eco_workers: 1,
-            max_pending: 1000,
+            max_pending,
             tick: Duration::from_millis(200),
             release_mode: ReleaseMode::GreenWindow,
             retry: RetryPolicy {
@@ -639,6 +644,23 @@ async fn a_job_is_readable_before_its_projection_is_written() {
     assert_eq!(job.body["type"], "train");
     let listed = send(&app, get("/jobs").to_request()).await;
     assert_eq!(listed.body, json!({ "jobs": [], "next_cursor": null }));
+}
+
+#[actix_web::test]
+async fn a_full_pending_queue_answers_503_busy_and_appends_nothing() {
+    // PENDING may hold no job at all: every submission finds it full.
+    let api = TestApi::start_limited(true, 0).await;
+    let app = test::init_service(api.app()).await;
+    let before = api.log_len().await;
+    let reply = send(
+        &app,
+        submit(&json!({"type": "inference", "urgency": "critical"})).to_request(),
+    )
+    .await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.body["error"], "busy");
+    assert!(reply.retry_after.is_some(), "{reply:?}");
+    assert_eq!(api.log_len().await, before);
 }
 
 #[actix_web::test]

@@ -71,6 +71,9 @@ pub struct Intake {
     scheduler: Addr<Scheduler>,
     max_pending: usize,
     in_flight: HashMap<String, InFlight>,
+    /// Submissions accepted by this actor but not yet answered: they count against
+    /// `max_pending` too, so concurrent requests cannot all pass the check at once.
+    submitting: usize,
 }
 
 impl Intake {
@@ -91,6 +94,7 @@ impl Intake {
             scheduler,
             max_pending,
             in_flight: HashMap::new(),
+            submitting: 0,
         }
     }
 }
@@ -155,8 +159,10 @@ impl Handler<Submit> for Intake {
             self.scheduler.clone(),
             self.max_pending,
         );
+        let ahead = self.submitting;
+        self.submitting += 1;
         let work: InFlight = async move {
-            if pending.send(Depth).await.unwrap_or(0) >= max {
+            if pending.send(Depth).await.unwrap_or(0) + ahead >= max {
                 return Err(Rejection::Busy(format!(
                     "{max} jobs are waiting to be scheduled; retry later"
                 )));
@@ -186,6 +192,7 @@ impl Handler<Submit> for Intake {
             self.in_flight.insert(k.clone(), work.clone());
         }
         Box::pin(work.into_actor(self).map(move |result, act, _| {
+            act.submitting -= 1;
             if let Some(k) = key {
                 act.in_flight.remove(&k);
             }

@@ -664,6 +664,21 @@ async fn a_full_pending_queue_answers_503_busy_and_appends_nothing() {
 }
 
 #[actix_web::test]
+async fn concurrent_submissions_cannot_all_slip_past_the_pending_limit() {
+    let api = TestApi::start_limited(true, 2).await;
+    let app = test::init_service(api.app()).await;
+    let body = json!({"type": "inference", "urgency": "critical"});
+    let replies =
+        futures::future::join_all((0..20).map(|_| send(&app, submit(&body).to_request()))).await;
+    let accepted = replies.iter().filter(|r| r.status == 200).count();
+    let busy = replies.iter().filter(|r| r.status == 503).count();
+    assert_eq!(accepted + busy, 20, "{replies:?}");
+    // Submissions in flight count against the limit, so not all twenty pass the check.
+    assert!((1..20).contains(&accepted), "{accepted} accepted");
+    assert_eq!(api.submissions_in_log().await, accepted);
+}
+
+#[actix_web::test]
 async fn reads_and_writes_answer_503_with_retry_after_while_redis_is_down() {
     let mut api = TestApi::start().await;
     let app = test::init_service(api.app()).await;

@@ -105,16 +105,18 @@ impl Page {
             checkpoint: model.checkpoint,
             ..Page::default()
         };
+        // Every row is read from the model as it is now: one per job, for all its groups.
+        let mut touched: FxHashMap<Uuid, FieldGroups> = FxHashMap::default();
         for effect in effects {
             match effect {
-                Effect::Job(id, groups) => {
-                    if let Some(row) = JobRow::of(model, id, *groups) {
-                        page.add_job(*id, row);
-                    }
-                }
+                Effect::Job(id, groups) => *touched.entry(*id).or_default() |= *groups,
                 op => page.queue_ops.add(op.clone()),
             }
         }
+        page.jobs = touched
+            .into_iter()
+            .filter_map(|(id, groups)| Some((id, JobRow::of(model, &id, groups)?)))
+            .collect();
         page
     }
 

@@ -50,6 +50,11 @@ impl Counters {
         self.by_status[status as usize]
     }
 
+    /// Jobs whose last routing mode is `mode`.
+    pub fn mode(&self, mode: Mode) -> u64 {
+        self.by_mode[mode as usize]
+    }
+
     /// Mean run time of completed jobs, ms.
     pub fn avg_duration_ms(&self) -> f64 {
         if self.completed == 0 {
@@ -84,7 +89,7 @@ impl Counters {
             f.push((format!("status:{}", s.as_str()), n.to_string()));
         }
         for m in Mode::ALL {
-            let n = self.by_mode[m as usize];
+            let n = self.mode(m);
             f.push((format!("mode:{}", m.as_str()), n.to_string()));
         }
         f
@@ -109,6 +114,6 @@ mod tests {
         c.move_mode(None, Mode::Eco);
         assert_eq!(c.status(Status::Queued), 0);
         assert_eq!(c.status(Status::Running), 1);
-        assert_eq!(c.by_mode[Mode::Eco as usize], 1);
+        assert_eq!(c.mode(Mode::Eco), 1);
     }
 }

@@ -58,16 +58,15 @@ impl JobRow {
         if !self.fields.set.is_empty() {
             pipe.hset_multiple(&key, &self.fields.set).ignore();
         }
-        // A new hash holds nothing to delete.
-        if !self.created() && !self.fields.unset.is_empty() {
-            pipe.hdel(&key, &self.fields.unset).ignore();
-        }
         if self.created() {
+            // A new hash holds nothing to delete; the job enters the index.
             pipe.zadd(keys.job_index(), id.to_string(), self.created_ms)
                 .ignore();
             if let Some(k) = &self.idempotency_key {
                 pipe.hset_nx(keys.idempotency(), k, id.to_string()).ignore();
             }
+        } else if !self.fields.unset.is_empty() {
+            pipe.hdel(&key, &self.fields.unset).ignore();
         }
     }
 }
@@ -143,13 +142,8 @@ impl Page {
     }
 
     /// How many writes it holds (queue changes and job hashes).
-    pub fn len(&self) -> usize {
+    pub(crate) fn writes(&self) -> usize {
         self.queue_ops.live + self.jobs.len()
-    }
-
-    /// Whether it changes nothing, not even the checkpoint.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0 && self.stats.is_empty()
     }
 }
 
@@ -509,52 +503,38 @@ mod tests {
 
     /// Job hashes, lists (left to right) and the deferred set, as Redis would hold them.
     #[derive(Default)]
-    struct Hashes {
+    struct Redis {
         jobs: HashMap<Uuid, BTreeMap<String, String>>,
         lists: HashMap<QueueName, std::collections::VecDeque<Uuid>>,
         deferred: BTreeMap<Uuid, i64>,
     }
 
-    impl Hashes {
-        fn len(&self) -> usize {
-            self.jobs.len()
-        }
-    }
-
-    impl std::ops::Index<&Uuid> for Hashes {
-        type Output = BTreeMap<String, String>;
-
-        fn index(&self, id: &Uuid) -> &Self::Output {
-            &self.jobs[id]
-        }
-    }
-
     /// What `write_page` does, on maps.
-    fn apply(page: &Page, hashes: &mut Hashes) {
+    fn apply(page: &Page, redis: &mut Redis) {
         for write in page.queue_ops.writes() {
             match write {
                 QueueWrite::Push(q, ids) => {
-                    let list = hashes.lists.entry(q).or_default();
+                    let list = redis.lists.entry(q).or_default();
                     for id in ids {
                         list.push_front(id);
                     }
                 }
                 QueueWrite::Remove(q, id) => {
-                    let list = hashes.lists.entry(q).or_default();
+                    let list = redis.lists.entry(q).or_default();
                     if let Some(i) = list.iter().rposition(|j| *j == id) {
                         list.remove(i);
                     }
                 }
                 QueueWrite::Defer(id, score) => {
-                    hashes.deferred.insert(id, score);
+                    redis.deferred.insert(id, score);
                 }
                 QueueWrite::Undefer(id) => {
-                    hashes.deferred.remove(&id);
+                    redis.deferred.remove(&id);
                 }
             }
         }
         for (id, row) in &page.jobs {
-            let hash = hashes.jobs.entry(*id).or_default();
+            let hash = redis.jobs.entry(*id).or_default();
             for (name, value) in &row.fields.set {
                 hash.insert((*name).to_owned(), value.clone());
             }
@@ -568,11 +548,11 @@ mod tests {
 
     /// Folds sample histories of many jobs, interleaved, gathering a page every `every`
     /// events and merging `merge` pages before each write.
-    fn hashes_after(
+    fn fold_and_write(
         every: usize,
         merge: usize,
-        mut check: impl FnMut(&ReadModel, &Hashes),
-    ) -> (ReadModel, Hashes) {
+        mut check: impl FnMut(&ReadModel, &Redis),
+    ) -> (ReadModel, Redis) {
         let at = Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap();
         let jobs: Vec<(Uuid, Vec<_>)> = (0..60u64)
             .map(|n| {
@@ -586,8 +566,8 @@ mod tests {
             .collect();
         let longest = jobs.iter().map(|(_, h)| h.len()).max().unwrap_or(0);
         let mut model = ReadModel::default();
-        let (mut effects, mut hashes, mut queued, mut seq) =
-            (Vec::new(), Hashes::default(), Vec::<Page>::new(), 0u64);
+        let (mut effects, mut redis, mut queued, mut seq) =
+            (Vec::new(), Redis::default(), Vec::<Page>::new(), 0u64);
         for step in 0..longest {
             for (job_id, h) in &jobs {
                 let Some(event) = h.get(step) else { continue };
@@ -616,72 +596,59 @@ mod tests {
                     for later in queued.drain(..) {
                         page.merge(later);
                     }
-                    apply(&page, &mut hashes);
-                    check(&model, &hashes);
+                    apply(&page, &mut redis);
+                    check(&model, &redis);
                 }
             }
         }
         queued.push(Page::gather(&model, &effects));
         for page in &queued {
-            apply(page, &mut hashes);
+            apply(page, &mut redis);
         }
-        (model, hashes)
+        (model, redis)
     }
 
     #[test]
     fn writing_only_the_changed_groups_leaves_every_hash_equal_to_its_view() {
         for (every, merge) in [(1, 1), (1, 3), (7, 1), (5, 4), (40, 3)] {
             let mut checks = 0;
-            let (model, hashes) = hashes_after(every, merge, |model, hashes| {
+            let (model, redis) = fold_and_write(every, merge, |model, redis| {
                 checks += 1;
-                same_queues(model, hashes, every, merge);
+                same_as_model(model, redis, every, merge);
             });
             assert!(checks > 0);
-            same_queues(&model, &hashes, every, merge);
-            assert_eq!(hashes.len(), model.jobs.len());
-            for (id, view) in &model.jobs {
-                let whole: BTreeMap<String, String> = view
-                    .fields()
-                    .into_iter()
-                    .map(|(n, v)| (n.to_owned(), v))
-                    .collect();
-                assert_eq!(
-                    hashes[id], whole,
-                    "job {id}, page every {every}, merge {merge}"
-                );
-            }
+            same_as_model(&model, &redis, every, merge);
         }
     }
 
-    fn same_queues(model: &ReadModel, hashes: &Hashes, every: usize, merge: usize) {
-        {
-            for q in [QueueName::Pending, QueueName::Fast, QueueName::Eco] {
-                let redis: Vec<String> = hashes
-                    .lists
-                    .get(&q)
-                    .map(|l| l.iter().map(Uuid::to_string).collect())
-                    .unwrap_or_default();
-                let list = model.queues.list(q).expect("a list");
-                assert_eq!(
-                    redis,
-                    list.as_redis_list(),
-                    "{q:?}, every {every}, merge {merge}"
-                );
-            }
-            let deferred: BTreeMap<Uuid, i64> = model.queues.deferred.by_deadline().collect();
-            assert_eq!(hashes.deferred, deferred);
-            assert_eq!(hashes.len(), model.jobs.len());
-            for (id, view) in &model.jobs {
-                let whole: BTreeMap<String, String> = view
-                    .fields()
-                    .into_iter()
-                    .map(|(n, v)| (n.to_owned(), v))
-                    .collect();
-                assert_eq!(
-                    hashes[id], whole,
-                    "job {id}, page every {every}, merge {merge}"
-                );
-            }
+    /// The written lists, deferred set and job hashes equal what the model holds.
+    fn same_as_model(model: &ReadModel, redis: &Redis, every: usize, merge: usize) {
+        for q in [QueueName::Pending, QueueName::Fast, QueueName::Eco] {
+            let written: Vec<String> = redis
+                .lists
+                .get(&q)
+                .map(|l| l.iter().map(Uuid::to_string).collect())
+                .unwrap_or_default();
+            let list = model.queues.list(q).expect("a list");
+            assert_eq!(
+                written,
+                list.as_redis_list(),
+                "{q:?}, every {every}, merge {merge}"
+            );
+        }
+        let deferred: BTreeMap<Uuid, i64> = model.queues.deferred.by_deadline().collect();
+        assert_eq!(redis.deferred, deferred);
+        assert_eq!(redis.jobs.len(), model.jobs.len());
+        for (id, view) in &model.jobs {
+            let whole: BTreeMap<String, String> = view
+                .fields()
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v))
+                .collect();
+            assert_eq!(
+                redis.jobs[id], whole,
+                "job {id}, page every {every}, merge {merge}"
+            );
         }
     }
 }

@@ -1,12 +1,13 @@
-//! Follows the log from the stored checkpoint and keeps the Redis read models up to date.
+//! Catches the Redis read models up with the log from the stored checkpoint, and writes the
+//! pages the journal hands over after that.
 //!
 //! On start the runner folds the log up to the checkpoint in memory (no writes), so it knows
 //! each job's state; then every page it reads is written with the new checkpoint in one
 //! transaction. Killed between pages, a restarted runner neither loses nor repeats an effect.
 //!
 //! In `carbonq serve` the runner reads the log only to catch up at start: from then on the
-//! journal, the log's one writer, hands it a [`Page`] for each batch it appended and folded, so
-//! the service neither reads back nor folds twice what it has just written.
+//! journal, the log's one writer, hands a [`Page`] for each batch it appended and folded to the
+//! [`PageWriter`], so the service neither reads back nor folds twice what it has just written.
 
 use std::time::Duration;
 
@@ -78,10 +79,10 @@ impl ProjectionRunner {
     }
 
     /// Folds and writes one page; returns how many entries it read (0: caught up).
-    pub async fn step(&mut self, block: Option<Duration>) -> Result<usize, StoreError> {
+    pub async fn step(&mut self) -> Result<usize, StoreError> {
         let entries = self
             .store
-            .read_after(self.model.checkpoint, self.page_size, block)
+            .read_after(self.model.checkpoint, self.page_size, None)
             .await?;
         if entries.is_empty() {
             return Ok(0);
@@ -102,25 +103,11 @@ impl ProjectionRunner {
     pub async fn catch_up(&mut self) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
-            let n = self.step(None).await?;
+            let n = self.step().await?;
             if n == 0 {
                 return Ok(total);
             }
             total += n as u64;
-        }
-    }
-
-    /// Follows the log until `stop` resolves.
-    pub async fn follow(
-        mut self,
-        stop: impl std::future::Future<Output = ()>,
-    ) -> Result<(), StoreError> {
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return Ok(()),
-                r = self.step(Some(Duration::from_millis(500))) => { r?; }
-            }
         }
     }
 
@@ -172,7 +159,7 @@ impl PageWriter {
         mut page: Page,
         pages: &mut tokio::sync::mpsc::Receiver<Page>,
     ) -> Result<(), StoreError> {
-        while page.len() < MAX_MERGED {
+        while page.writes() < MAX_MERGED {
             match pages.try_recv() {
                 Ok(later) => page.merge(later),
                 Err(_) => break,

@@ -22,7 +22,7 @@ async fn a_projector_killed_between_pages_and_restarted_equals_a_rebuild_from_ze
         .unwrap()
         .with_page_size(97);
     for _ in 0..5 {
-        assert_eq!(first.step(None).await.unwrap(), 97);
+        assert_eq!(first.step().await.unwrap(), 97);
     }
     let checkpoint_at_kill = first.model().checkpoint;
     drop(first);

@@ -5,13 +5,24 @@
 //! submission to the last completion of zero-length simulated jobs. Run it through
 //! `scripts/bench-intake.sh`, which starts a private Redis and puts BullMQ beside it.
 //!
+//! Each of the `IN_FLIGHT` connections is a bare hyper HTTP/1.1 connection that keeps one
+//! request in flight: the client's own CPU shares the machine with the server and Redis, so it
+//! is kept as small as the peer's (ioredis pipelines `add()` calls on one socket).
+//!
 //! Environment: `CARBONQ_URL` (e.g. http://127.0.0.1:8123), `JOBS` (20000), `IN_FLIGHT` (50).
 
 #![allow(clippy::print_stdout)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -25,52 +36,87 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// One keep-alive HTTP/1.1 connection to `authority`.
+async fn connect(authority: &str) -> Result<SendRequest<Full<Bytes>>, Error> {
+    let stream = tokio::net::TcpStream::connect(authority).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+async fn request(
+    sender: &mut SendRequest<Full<Bytes>>,
+    authority: &str,
+    method: &str,
+    path: &str,
+    body: Bytes,
+) -> Result<(hyper::StatusCode, Bytes), Error> {
+    sender.ready().await?;
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body))?;
+    let response = sender.send_request(req).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Error> {
     let base: String = env("CARBONQ_URL", "http://127.0.0.1:8000".to_owned());
+    let authority = base
+        .strip_prefix("http://")
+        .ok_or("CARBONQ_URL must start with http://")?
+        .trim_end_matches('/')
+        .to_owned();
     let jobs: usize = env("JOBS", 20_000);
     let in_flight: usize = env("IN_FLIGHT", 50);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(in_flight)
-        .build()?;
-    let body = serde_json::json!({"type": "inference", "urgency": "critical", "duration_s": 0});
+    let body = Bytes::from_static(br#"{"type":"inference","urgency":"critical","duration_s":0}"#);
+
+    let mut connections = Vec::with_capacity(in_flight);
+    for _ in 0..in_flight {
+        connections.push(connect(&authority).await?);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let results: Vec<Result<Duration, String>> = futures::stream::iter(0..jobs)
-        .map(|_| {
-            let (client, body, url) = (client.clone(), body.clone(), format!("{base}/jobs"));
-            async move {
-                let t = Instant::now();
-                let r = client
-                    .post(url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !r.status().is_success() {
-                    return Err(format!("status {}", r.status()));
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .map(|mut sender| {
+            let (next, authority, body) = (Arc::clone(&next), authority.clone(), body.clone());
+            tokio::spawn(async move {
+                let (mut latencies, mut failed) = (Vec::new(), 0usize);
+                while next.fetch_add(1, Ordering::Relaxed) < jobs {
+                    let t = Instant::now();
+                    match request(&mut sender, &authority, "POST", "/jobs", body.clone()).await {
+                        Ok((status, _)) if status.is_success() => latencies.push(t.elapsed()),
+                        _ => failed += 1,
+                    }
                 }
-                Ok(t.elapsed())
-            }
+                (latencies, failed)
+            })
         })
-        .buffer_unordered(in_flight)
-        .collect()
-        .await;
-    let intake = started.elapsed();
-    let mut latencies: Vec<Duration> = results
-        .iter()
-        .filter_map(|r| r.as_ref().ok().copied())
         .collect();
-    let failed = results.len() - latencies.len();
+    let (mut latencies, mut failed) = (Vec::with_capacity(jobs), 0);
+    for task in tasks {
+        let (l, f) = task.await?;
+        latencies.extend(l);
+        failed += f;
+    }
+    let intake = started.elapsed();
     latencies.sort();
     let accepted = latencies.len();
+    if accepted == 0 {
+        return Err(format!("all {failed} submissions failed").into());
+    }
     // End to end: until /stats counts every accepted job as done.
+    let mut sender = connect(&authority).await?;
     loop {
-        let stats: serde_json::Value = client
-            .get(format!("{base}/stats"))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let (_, body) = request(&mut sender, &authority, "GET", "/stats", Bytes::new()).await?;
+        let stats: serde_json::Value = serde_json::from_slice(&body)?;
         let done = stats["jobs"]["counts_by_status"]["DONE"]
             .as_u64()
             .unwrap_or(0) as usize;

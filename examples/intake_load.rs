@@ -112,6 +112,13 @@ async fn main() -> Result<(), Error> {
     if accepted == 0 {
         return Err(format!("all {failed} submissions failed").into());
     }
+    println!("carbonq intake: {jobs} POST /jobs, {in_flight} in flight, {failed} failed");
+    println!(
+        "carbonq accepted: {:.0} jobs/s  p50 {:.2} ms  p99 {:.2} ms",
+        accepted as f64 / intake.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+    );
     // End to end: until /stats counts every accepted job as done.
     let mut sender = connect(&authority).await?;
     loop {
@@ -129,13 +136,6 @@ async fn main() -> Result<(), Error> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let e2e = started.elapsed();
-    println!("carbonq intake: {jobs} POST /jobs, {in_flight} in flight, {failed} failed");
-    println!(
-        "carbonq accepted: {:.0} jobs/s  p50 {:.2} ms  p99 {:.2} ms",
-        accepted as f64 / intake.as_secs_f64(),
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-    );
     println!(
         "carbonq end-to-end: {:.0} jobs/s (submission to completion, zero-length jobs)",
         accepted as f64 / e2e.as_secs_f64()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side intake benchmark: carbonq serve vs BullMQ on the same private Redis, same run.
 # usage: scripts/bench-intake.sh [JOBS] [ROUNDS]
-# Both run 50 jobs at once: carbonq with 48 FAST + 2 ECO workers, BullMQ's worker with concurrency 50.
+# Intake: carbonq with no workers against BullMQ's add() test, which runs none either.
+# End to end: both run 50 jobs at once: carbonq with 48 FAST + 2 ECO workers, BullMQ's worker
+# with concurrency 50.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${1:-20000}
@@ -15,23 +17,47 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --d
   --dir "$work" --pidfile "$work/redis.pid" --logfile "$work/redis.log"
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
-cargo build --release --quiet --bin carbonq --example intake_load
+cargo build --release --quiet --bin carbonq --example intake_load --example http_floor
 if [ ! -d "$work/bullmq/node_modules" ]; then
   cp -r ../shared/bench/bullmq "$work/bullmq"
   (cd "$work/bullmq" && npm install --silent --no-audit --no-fund >/dev/null)
 fi
 
-for round in $(seq "$ROUNDS"); do
-  echo "== round $round"
+# carbonq serve on a fresh namespace: $1 = FAST workers, $2 = ECO workers, $3 = output file,
+# $4 = END_TO_END (false: intake only).
+carbonq_round() {
   redis-cli -p "$redis_port" flushall >/dev/null
+  local http_port
   http_port=$(free_port)
-  CARBONQ__WORKERS__FAST=48 CARBONQ__WORKERS__ECO=2 CARBONQ__HTTP__MAX_PENDING=100000 \
+  CARBONQ__WORKERS__FAST=$1 CARBONQ__WORKERS__ECO=$2 CARBONQ__HTTP__MAX_PENDING=100000 \
   CARBONQ__GRID__SIGNAL=fixed CARBONQ__LOG__LEVEL=warn \
     target/release/carbonq serve --redis "redis://127.0.0.1:$redis_port" --bind "127.0.0.1:$http_port" &
-  server=$!
+  local server=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
-  CARBONQ_URL="http://127.0.0.1:$http_port" JOBS=$JOBS IN_FLIGHT=50 target/release/examples/intake_load | tee "$work/carbonq.$round"
+  CARBONQ_URL="http://127.0.0.1:$http_port" JOBS=$JOBS IN_FLIGHT=50 END_TO_END=$4 \
+    target/release/examples/intake_load | tee "$3"
   kill -TERM "$server"; wait "$server" || true
+}
+
+# The most an HTTP intake could accept here, one job per request: the same body parsing and
+# answer, no actors, no Redis (examples/http_floor.rs).
+http_floor_round() {
+  local http_port
+  http_port=$(free_port)
+  BIND="127.0.0.1:$http_port" target/release/examples/http_floor >/dev/null &
+  local server=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  CARBONQ_URL="http://127.0.0.1:$http_port" JOBS=$JOBS IN_FLIGHT=50 END_TO_END=false \
+    target/release/examples/intake_load | sed 's/^carbonq/http floor/' | tee "$1"
+  kill "$server"; wait "$server" 2>/dev/null || true
+}
+
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round"
+  http_floor_round "$work/floor.$round"
+  # Intake alone, as BullMQ's add() test runs it: no workers (jobs are still scheduled).
+  carbonq_round 0 0 "$work/carbonq-intake.$round" false
+  carbonq_round 48 2 "$work/carbonq.$round" true
   redis-cli -p "$redis_port" flushall >/dev/null
   (cd "$work/bullmq" && node bench.mjs --port "$redis_port" --n "$JOBS" --concurrency 50) | tee "$work/bullmq.$round" | grep -E "50 in flight|end-to-end" | head -2
 done
@@ -44,13 +70,17 @@ def num(path, pattern):
     return float(m.group(1).replace(",", ""))
 rows = []
 for r in range(1, rounds + 1):
-    cq_in = num(f"{work}/carbonq.{r}", r"accepted: ([\d.]+) jobs/s")
+    cq_in = num(f"{work}/carbonq-intake.{r}", r"accepted: ([\d.]+) jobs/s")
+    cq_busy = num(f"{work}/carbonq.{r}", r"accepted: ([\d.]+) jobs/s")
+    floor = num(f"{work}/floor.{r}", r"accepted: ([\d.]+) jobs/s")
     cq_e2e = num(f"{work}/carbonq.{r}", r"end-to-end: ([\d.]+) jobs/s")
     bq_in = num(f"{work}/bullmq.{r}", r"50 in flight:\s+([\d,]+) jobs/s")
     bq_e2e = num(f"{work}/bullmq.{r}", r"end-to-end \(concurrent produce\+consume\): ([\d,]+) jobs/s")
-    rows.append((cq_in, bq_in, cq_in / bq_in, cq_e2e, bq_e2e, cq_e2e / bq_e2e))
+    rows.append((cq_in, bq_in, cq_in / bq_in, cq_e2e, bq_e2e, cq_e2e / bq_e2e, cq_busy, floor))
 med = [statistics.median(c) for c in zip(*rows)]
 print(f"\nmedian of {rounds} rounds, same Redis, same run:")
-print(f"intake  carbonq {med[0]:>9,.0f}/s  BullMQ add() x50 {med[1]:>9,.0f}/s  ratio {med[2]:.2f}")
+print(f"intake  carbonq {med[0]:>9,.0f}/s  BullMQ add() x50 {med[1]:>9,.0f}/s  ratio {med[2]:.2f}  (no workers running)")
+print(f"intake  carbonq {med[6]:>9,.0f}/s  while 50 workers run the jobs")
+print(f"intake  HTTP floor {med[7]:>6,.0f}/s  (parse and answer only: no actors, no Redis)")
 print(f"e2e     carbonq {med[3]:>9,.0f}/s  BullMQ           {med[4]:>9,.0f}/s  ratio {med[5]:.2f}")
 PY

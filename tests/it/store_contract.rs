@@ -187,3 +187,38 @@ contract!(
     a_jobs_history_holds_only_its_own_events_in_order,
     range_reads_respect_their_bounds_and_count,
 );
+
+/// Two stores with their own connections (as two processes would have) race on the same jobs:
+/// exactly one append per job version gets through, and each job's index names its entries in
+/// order, one per version.
+#[tokio::test]
+async fn two_redis_writers_racing_on_the_same_jobs_never_both_win_a_version() {
+    let server = TestRedis::start();
+    let a = EventStore::Redis(redis_store(&server).await);
+    let b = EventStore::Redis(redis_store(&server).await);
+    let event = || vec![one_of_each()[1].clone()];
+    let mut won = 0;
+    for version in 0..40u64 {
+        let batch = |store: &EventStore| {
+            let store = store.clone();
+            let requests: Vec<_> = (1..=5).map(|n| request(n, version, event())).collect();
+            async move { store.append_batch(requests).await.unwrap() }
+        };
+        let (ra, rb) = tokio::join!(batch(&a), batch(&b));
+        for (x, y) in ra.iter().zip(&rb) {
+            assert!(x.is_ok() != y.is_ok(), "version {version}: {x:?} / {y:?}");
+            won += 1;
+        }
+    }
+    assert_eq!(won, 200);
+    assert_eq!(a.entry_count().await.unwrap(), 200);
+    for n in 1..=5 {
+        let history = b.job_history(job(n)).await.unwrap();
+        assert_eq!(history.len(), 40);
+        let versions: Vec<u64> = history
+            .iter()
+            .map(|(_, e)| e.as_ref().unwrap().meta.job_version)
+            .collect();
+        assert_eq!(versions, (1..=40).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,39 @@
+//! The HTTP floor for `scripts/bench-intake.sh`: an actix-web server whose `POST /jobs` reads
+//! and parses the body exactly as `carbonq serve` does and answers a new job id, with no actors,
+//! no Redis and no log. Driven by `examples/intake_load.rs` on the same machine, its rate is the
+//! most any intake over HTTP could accept there, one job per request: a ceiling to read the
+//! intake figures against, not a figure of carbonq's.
+//!
+//! Environment: `BIND` (127.0.0.1:8000).
+
+#![allow(clippy::print_stdout)]
+
+use actix_web::dev::JsonBody;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use carbonq::actors::submission::SubmitRequest;
+use serde_json::json;
+
+async fn submit(req: HttpRequest, payload: web::Payload) -> actix_web::Result<HttpResponse> {
+    let mut payload = payload.into_inner();
+    let _body: SubmitRequest = JsonBody::new(&req, &mut payload, None, true)
+        .limit(64 * 1024)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "job_id": uuid::Uuid::now_v7(),
+        "status": "QUEUED",
+    })))
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8000".to_owned());
+    println!("http floor listening on {bind}");
+    HttpServer::new(|| {
+        App::new()
+            .route("/jobs", web::post().to(submit))
+            .route("/health", web::get().to(HttpResponse::Ok))
+    })
+    .bind(bind)?
+    .run()
+    .await
+}

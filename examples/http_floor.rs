@@ -8,16 +8,16 @@
 
 #![allow(clippy::print_stdout)]
 
-use actix_web::dev::JsonBody;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use carbonq::actors::submission::SubmitRequest;
+use carbonq::http::jobs::read_submission;
+use carbonq::http::ApiError;
 use serde_json::json;
 
-async fn submit(req: HttpRequest, payload: web::Payload) -> actix_web::Result<HttpResponse> {
-    let mut payload = payload.into_inner();
-    let _body: SubmitRequest = JsonBody::new(&req, &mut payload, None, true)
-        .limit(64 * 1024)
-        .await?;
+/// `carbonq serve`'s default body limit (`http.body_limit_bytes`).
+const BODY_LIMIT: usize = 64 * 1024;
+
+async fn submit(req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    read_submission(&req, payload, BODY_LIMIT).await?;
     Ok(HttpResponse::Ok().json(json!({
         "job_id": uuid::Uuid::now_v7(),
         "status": "QUEUED",

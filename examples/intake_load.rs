@@ -10,8 +10,8 @@
 //! is kept as small as the peer's (ioredis pipelines `add()` calls on one socket).
 //!
 //! Environment: `CARBONQ_URL` (e.g. http://127.0.0.1:8123), `JOBS` (20000), `IN_FLIGHT` (50),
-//! `END_TO_END` (true; false measures intake only, for a server with no workers, like BullMQ's `add()`
-//! test, which runs none either).
+//! `END_TO_END` (true; false measures intake only, for a server with no workers, like BullMQ's
+//! `add()` test, which runs none either).
 
 #![allow(clippy::print_stdout)]
 

@@ -33,12 +33,7 @@ pub async fn submit(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    // The limit comes from the state, so the body is read here rather than by a `web::Json`
-    // extractor, whose limit is fixed when the routes are built.
-    let mut payload = payload.into_inner();
-    let body: SubmitRequest = JsonBody::new(&req, &mut payload, None, true)
-        .limit(state.body_limit)
-        .await?;
+    let body = read_submission(&req, payload, state.body_limit).await?;
     let accepted = state.orchestrator.intake.send(Submit(body)).await??;
     let mut answer = json!({
         "job_id": accepted.job_id,
@@ -48,6 +43,20 @@ pub async fn submit(
         answer["duplicate"] = json!(true);
     }
     Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Reads and parses a `POST /jobs` body of at most `limit` bytes. The limit is an argument, so
+/// the body is read here rather than by a `web::Json` extractor, whose limit is fixed when the
+/// routes are built.
+pub async fn read_submission(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<SubmitRequest, ApiError> {
+    let mut payload = payload.into_inner();
+    Ok(JsonBody::new(req, &mut payload, None, true)
+        .limit(limit)
+        .await?)
 }
 
 /// The query of `GET /jobs`.

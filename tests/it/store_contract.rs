@@ -197,7 +197,6 @@ async fn two_redis_writers_racing_on_the_same_jobs_never_both_win_a_version() {
     let a = EventStore::Redis(redis_store(&server).await);
     let b = EventStore::Redis(redis_store(&server).await);
     let event = || vec![one_of_each()[1].clone()];
-    let mut won = 0;
     for version in 0..40u64 {
         let batch = |store: &EventStore| {
             let store = store.clone();
@@ -207,10 +206,8 @@ async fn two_redis_writers_racing_on_the_same_jobs_never_both_win_a_version() {
         let (ra, rb) = tokio::join!(batch(&a), batch(&b));
         for (x, y) in ra.iter().zip(&rb) {
             assert!(x.is_ok() != y.is_ok(), "version {version}: {x:?} / {y:?}");
-            won += 1;
         }
     }
-    assert_eq!(won, 200);
     assert_eq!(a.entry_count().await.unwrap(), 200);
     for n in 1..=5 {
         let history = b.job_history(job(n)).await.unwrap();

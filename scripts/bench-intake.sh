@@ -23,8 +23,16 @@ if [ ! -d "$work/bullmq/node_modules" ]; then
   (cd "$work/bullmq" && npm install --silent --no-audit --no-fund >/dev/null)
 fi
 
+# Waits for the server on port $1 to answer, then drives it: $2 = END_TO_END (false: intake
+# only), $3 = output file, $4 = the name the figures are printed under.
+drive() {
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  CARBONQ_URL="http://127.0.0.1:$1" JOBS=$JOBS IN_FLIGHT=50 END_TO_END=$2 \
+    target/release/examples/intake_load | sed "s/^carbonq/$4/" | tee "$3"
+}
+
 # carbonq serve on a fresh namespace: $1 = FAST workers, $2 = ECO workers, $3 = output file,
-# $4 = END_TO_END (false: intake only).
+# $4 = END_TO_END.
 carbonq_round() {
   redis-cli -p "$redis_port" flushall >/dev/null
   local http_port
@@ -33,22 +41,18 @@ carbonq_round() {
   CARBONQ__GRID__SIGNAL=fixed CARBONQ__LOG__LEVEL=warn \
     target/release/carbonq serve --redis "redis://127.0.0.1:$redis_port" --bind "127.0.0.1:$http_port" &
   local server=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
-  CARBONQ_URL="http://127.0.0.1:$http_port" JOBS=$JOBS IN_FLIGHT=50 END_TO_END=$4 \
-    target/release/examples/intake_load | tee "$3"
+  drive "$http_port" "$4" "$3" carbonq
   kill -TERM "$server"; wait "$server" || true
 }
 
 # The most an HTTP intake could accept here, one job per request: the same body parsing and
-# answer, no actors, no Redis (examples/http_floor.rs).
+# answer, no actors, no Redis (examples/http_floor.rs). $1 = output file.
 http_floor_round() {
   local http_port
   http_port=$(free_port)
   BIND="127.0.0.1:$http_port" target/release/examples/http_floor >/dev/null &
   local server=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
-  CARBONQ_URL="http://127.0.0.1:$http_port" JOBS=$JOBS IN_FLIGHT=50 END_TO_END=false \
-    target/release/examples/intake_load | sed 's/^carbonq/http floor/' | tee "$1"
+  drive "$http_port" false "$1" "http floor"
   kill "$server"; wait "$server" 2>/dev/null || true
 }
 

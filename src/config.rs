@@ -64,6 +64,10 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// Backpressure bound on `PENDING`.
     pub max_pending: usize,
+    /// Most jobs in one `POST /jobs/batch`.
+    pub max_batch: usize,
+    /// Largest `POST /jobs/batch` body.
+    pub batch_body_limit_bytes: usize,
     /// Grace period for running jobs on SIGTERM, seconds.
     pub shutdown_grace_s: u64,
 }

@@ -17,7 +17,7 @@ use crate::actors::{Orchestrator, SystemConfig};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::grid::{ClockMapping, GridError, GridSignal, Region};
-use crate::http::{routes, AppState};
+use crate::http::{routes, AppState, BatchLimits};
 use crate::ids::IdGen;
 use crate::policy::{Policy, PolicyError};
 use crate::projections::Status;
@@ -115,6 +115,10 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
         orchestrator,
         store: store.clone(),
         body_limit: settings.http.body_limit_bytes,
+        batch: BatchLimits {
+            max_jobs: settings.http.max_batch,
+            body_limit: settings.http.batch_body_limit_bytes,
+        },
     });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
         .disable_signals()

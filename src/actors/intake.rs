@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::deferred_queue::{DeferredQueue, Unhold};
 use super::job_queue::{Depth, Enqueue, JobQueue, Withdraw};
-use super::journal::JournalError;
+use super::journal::{JobAppend, JournalError};
 use super::scheduler::{PendingArrived, Scheduler};
 use super::services::Services;
 use super::submission::{validate, Invalid, SubmitRequest};
@@ -108,51 +108,81 @@ impl Actor for Intake {
 #[rtype(result = "Result<Accepted, Rejection>")]
 pub struct Submit(pub SubmitRequest);
 
+/// Submit several jobs at once: all are validated before any is appended, and the new ones are
+/// appended together in one store call. Answers one [`Accepted`] per job, in order.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Accepted>, Rejection>")]
+pub struct SubmitBatch(pub Vec<SubmitRequest>);
+
 /// Cancel a job that has not started.
 #[derive(Message)]
 #[rtype(result = "Result<Status, Rejection>")]
 pub struct Cancel(pub Uuid);
 
-impl Handler<Submit> for Intake {
-    type Result = ResponseActFuture<Self, Result<Accepted, Rejection>>;
+/// Where one job of a submission gets its answer.
+enum Answer {
+    /// Known already: a repeated idempotency key.
+    Ready(Accepted),
+    /// An earlier submission with its key is still being appended.
+    Await(InFlight),
+    /// The same key as job `0` of this submission.
+    SameAs(usize),
+    /// New: its place among the appends.
+    New(usize),
+}
 
-    fn handle(&mut self, Submit(req): Submit, _: &mut Context<Self>) -> Self::Result {
+type Admitted = ResponseActFuture<Intake, Result<Vec<Accepted>, Rejection>>;
+
+impl Intake {
+    /// Validates `requests` (all before any is appended), answers repeated idempotency keys
+    /// with their first job, and appends the new jobs' `JobSubmitted` in one journal call.
+    fn admit(&mut self, requests: Vec<SubmitRequest>) -> Admitted {
         let now = self.svc.clock.now();
-        let submitted = match validate(req, now) {
-            Ok(s) => s,
-            Err(e) => return Box::pin(fut::ready(Err(e.into()))),
-        };
-        let key = submitted.idempotency_key.clone();
-        if let Some(k) = &key {
-            let first = {
-                let model = self.svc.journal.model();
-                model
-                    .idempotency
-                    .get(k)
-                    .and_then(|id| model.job(id))
-                    .map(|v| (v.job_id, v.status))
-            };
-            if let Some((job_id, status)) = first {
-                return Box::pin(fut::ready(Ok(Accepted {
-                    job_id,
-                    status,
-                    duplicate: true,
-                })));
-            }
-            if let Some(running) = self.in_flight.get(k) {
-                let running = running.clone();
-                return Box::pin(
-                    async move {
-                        running.await.map(|a| Accepted {
-                            duplicate: true,
-                            ..a
-                        })
+        let batch = requests.len() > 1;
+        let mut valid = Vec::with_capacity(requests.len());
+        for (i, req) in requests.into_iter().enumerate() {
+            match validate(req, now) {
+                Ok(s) => valid.push(s),
+                Err(mut e) => {
+                    if batch {
+                        e.message = format!("jobs[{i}]: {}", e.message);
                     }
-                    .into_actor(self),
-                );
+                    return Box::pin(fut::ready(Err(e.into())));
+                }
             }
         }
-        let job_id = self.svc.ids.next(now);
+        let mut answers = Vec::with_capacity(valid.len());
+        let mut fresh = Vec::new();
+        let mut keys = Vec::new();
+        let mut first_of: HashMap<String, usize> = HashMap::new();
+        {
+            let model = self.svc.journal.model();
+            for (i, submitted) in valid.into_iter().enumerate() {
+                let key = submitted.idempotency_key.clone();
+                if let Some(k) = &key {
+                    if let Some(view) = model.idempotency.get(k).and_then(|id| model.job(id)) {
+                        answers.push(Answer::Ready(Accepted {
+                            job_id: view.job_id,
+                            status: view.status,
+                            duplicate: true,
+                        }));
+                        continue;
+                    }
+                    if let Some(running) = self.in_flight.get(k) {
+                        answers.push(Answer::Await(running.clone()));
+                        continue;
+                    }
+                    if let Some(&first) = first_of.get(k) {
+                        answers.push(Answer::SameAs(first));
+                        continue;
+                    }
+                    first_of.insert(k.clone(), i);
+                    keys.push((k.clone(), fresh.len()));
+                }
+                answers.push(Answer::New(fresh.len()));
+                fresh.push((self.svc.ids.next(now), submitted));
+            }
+        }
         let (svc, pending, scheduler, max) = (
             self.svc.clone(),
             self.pending.clone(),
@@ -160,44 +190,119 @@ impl Handler<Submit> for Intake {
             self.max_pending,
         );
         let ahead = self.submitting;
-        self.submitting += 1;
-        let work: InFlight = async move {
-            if pending.send(Depth).await.unwrap_or(0) + ahead >= max {
+        let count = fresh.len();
+        self.submitting += count;
+        let appended: Shared<BoxFuture<'static, Result<Vec<Uuid>, Rejection>>> = async move {
+            if count == 0 {
+                return Ok(Vec::new());
+            }
+            if pending.send(Depth).await.unwrap_or(0) + ahead + count > max {
                 return Err(Rejection::Busy(format!(
                     "{max} jobs are waiting to be scheduled; retry later"
                 )));
             }
-            svc.journal
-                .append(job_id, vec![JobEvent::Submitted(submitted)], job_id)
-                .await?;
-            if pending
-                .send(Enqueue {
-                    job: job_id,
-                    due: now,
+            let appends = fresh
+                .into_iter()
+                .map(|(job_id, submitted)| JobAppend {
+                    job_id,
+                    events: vec![JobEvent::Submitted(submitted)],
+                    correlation_id: job_id,
                 })
-                .await
-                .is_ok()
-            {
-                scheduler.do_send(PendingArrived);
+                .collect::<Vec<_>>();
+            let ids: Vec<Uuid> = appends.iter().map(|a| a.job_id).collect();
+            let results = svc.journal.append_all(appends).await;
+            // Every job that is in the log is queued, even if another was refused.
+            let mut refused = None;
+            for (job, result) in ids.iter().zip(results) {
+                match result {
+                    Ok(_) => {
+                        if pending
+                            .send(Enqueue {
+                                job: *job,
+                                due: now,
+                            })
+                            .await
+                            .is_ok()
+                        {
+                            scheduler.do_send(PendingArrived);
+                        }
+                    }
+                    Err(e) => refused = refused.or(Some(e)),
+                }
             }
-            Ok(Accepted {
-                job_id,
-                status: Status::Queued,
-                duplicate: false,
-            })
+            match refused {
+                Some(e) => Err(e.into()),
+                None => Ok(ids),
+            }
         }
         .boxed()
         .shared();
-        if let Some(k) = &key {
-            self.in_flight.insert(k.clone(), work.clone());
+        for (k, place) in &keys {
+            let appended = appended.clone();
+            let place = *place;
+            let one: InFlight = async move {
+                appended.await.map(|ids| Accepted {
+                    job_id: ids[place],
+                    status: Status::Queued,
+                    duplicate: false,
+                })
+            }
+            .boxed()
+            .shared();
+            self.in_flight.insert(k.clone(), one);
         }
+        let work = async move {
+            let ids = appended.await;
+            let mut out: Vec<Accepted> = Vec::with_capacity(answers.len());
+            for answer in answers {
+                let accepted = match answer {
+                    Answer::Ready(a) => a,
+                    Answer::Await(running) => Accepted {
+                        duplicate: true,
+                        ..running.await?
+                    },
+                    Answer::SameAs(first) => Accepted {
+                        duplicate: true,
+                        ..out[first].clone()
+                    },
+                    Answer::New(place) => Accepted {
+                        job_id: ids.as_ref().map_err(Clone::clone)?[place],
+                        status: Status::Queued,
+                        duplicate: false,
+                    },
+                };
+                out.push(accepted);
+            }
+            Ok(out)
+        };
         Box::pin(work.into_actor(self).map(move |result, act, _| {
-            act.submitting -= 1;
-            if let Some(k) = key {
+            act.submitting -= count;
+            for (k, _) in keys {
                 act.in_flight.remove(&k);
             }
             result
         }))
+    }
+}
+
+impl Handler<Submit> for Intake {
+    type Result = ResponseActFuture<Self, Result<Accepted, Rejection>>;
+
+    fn handle(&mut self, Submit(req): Submit, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.admit(vec![req]).map(|result, _, _| {
+            result.and_then(|mut all| {
+                all.pop()
+                    .ok_or_else(|| Rejection::Internal("no answer for the job".into()))
+            })
+        }))
+    }
+}
+
+impl Handler<SubmitBatch> for Intake {
+    type Result = Admitted;
+
+    fn handle(&mut self, SubmitBatch(requests): SubmitBatch, _: &mut Context<Self>) -> Admitted {
+        self.admit(requests)
     }
 }
 

@@ -32,11 +32,24 @@ pub enum JournalError {
     Closed,
 }
 
+/// What one job's append produced: its events as stored, or why nothing was.
+pub type Appended = Result<Vec<RecordedEvent>, JournalError>;
+
+/// One job's events to append, correlated with the request or run they belong to.
+#[derive(Debug, Clone)]
+pub struct JobAppend {
+    /// The job.
+    pub job_id: Uuid,
+    /// Its new events, in order.
+    pub events: Vec<JobEvent>,
+    /// The request or run they belong to.
+    pub correlation_id: Uuid,
+}
+
+/// One caller's appends: always committed in the same store call, so together.
 struct Pending {
-    job_id: Uuid,
-    events: Vec<JobEvent>,
-    correlation_id: Uuid,
-    reply: oneshot::Sender<Result<Vec<RecordedEvent>, JournalError>>,
+    appends: Vec<JobAppend>,
+    reply: oneshot::Sender<Vec<Appended>>,
 }
 
 /// A cloneable handle to the group-commit task and the live read model.
@@ -90,17 +103,30 @@ impl Journal {
         events: Vec<JobEvent>,
         correlation_id: Uuid,
     ) -> Result<Vec<RecordedEvent>, JournalError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Pending {
+        let appended = self
+            .append_all(vec![JobAppend {
                 job_id,
                 events,
                 correlation_id,
-                reply,
-            })
-            .await
-            .map_err(|_| JournalError::Closed)?;
-        rx.await.map_err(|_| JournalError::Closed)?
+            }])
+            .await;
+        appended
+            .into_iter()
+            .next()
+            .unwrap_or(Err(JournalError::Closed))
+    }
+
+    /// Appends several jobs' events in one store call: one result per append, in order. Each
+    /// is checked and version-checked on its own; those that pass are stored together, in the
+    /// store's one atomic step.
+    pub async fn append_all(&self, appends: Vec<JobAppend>) -> Vec<Appended> {
+        let count = appends.len();
+        let (reply, rx) = oneshot::channel();
+        let sent = self.tx.send(Pending { appends, reply }).await.is_ok();
+        match (sent, rx.await) {
+            (true, Ok(results)) => results,
+            _ => (0..count).map(|_| Err(JournalError::Closed)).collect(),
+        }
     }
 
     /// The live read model (hold the guard briefly).
@@ -136,68 +162,82 @@ async fn commit(
     batch: Vec<Pending>,
     project: bool,
 ) -> Option<Page> {
+    // Each caller's results, filled in as they are known; `stored` says which slot each store
+    // request answers.
+    let mut results: Vec<Vec<Option<Appended>>> = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
     let mut requests = Vec::with_capacity(batch.len());
-    let mut waiting = Vec::with_capacity(batch.len());
+    let mut stored = Vec::with_capacity(batch.len());
     {
         let model = model.lock().unwrap_or_else(|e| e.into_inner());
         // Later requests for the same job in this batch see the earlier ones' effects.
         let mut in_batch: std::collections::HashMap<Uuid, JobLifecycle> = Default::default();
-        for p in batch {
-            let start = in_batch
-                .get(&p.job_id)
-                .copied()
-                .or_else(|| model.job(&p.job_id).map(|j| j.lifecycle))
-                .unwrap_or_default();
-            let checked = p.events.iter().try_fold(start, |s, e| s.next(e));
-            match checked {
-                Ok(end) => {
-                    in_batch.insert(p.job_id, end);
-                    requests.push(AppendRequest {
-                        job_id: p.job_id,
-                        expected_version: start.version,
-                        events: p.events,
-                        correlation_id: p.correlation_id,
-                        causation_id: None,
-                    });
-                    waiting.push(p.reply);
-                }
-                Err(e) => {
-                    let _ = p.reply.send(Err(e.into()));
-                }
-            }
-        }
-    }
-    if requests.is_empty() {
-        return None;
-    }
-    match store.append_batch(requests).await {
-        Ok(results) => {
-            let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
-            let mut effects = Vec::new();
-            for (result, reply) in results.into_iter().zip(waiting) {
-                let result = result.map_err(JournalError::from).inspect(|recorded| {
-                    for r in recorded {
-                        if let Err(a) = model.apply(r.clone(), &mut effects) {
-                            tracing::error!(problem = %a.problem, "journal fold refused an appended event");
-                        }
+        for (caller, p) in batch.into_iter().enumerate() {
+            let mut slots = Vec::with_capacity(p.appends.len());
+            for (slot, a) in p.appends.into_iter().enumerate() {
+                let start = in_batch
+                    .get(&a.job_id)
+                    .copied()
+                    .or_else(|| model.job(&a.job_id).map(|j| j.lifecycle))
+                    .unwrap_or_default();
+                match a.events.iter().try_fold(start, |s, e| s.next(e)) {
+                    Ok(end) => {
+                        in_batch.insert(a.job_id, end);
+                        requests.push(AppendRequest {
+                            job_id: a.job_id,
+                            expected_version: start.version,
+                            events: a.events,
+                            correlation_id: a.correlation_id,
+                            causation_id: None,
+                        });
+                        stored.push((caller, slot));
+                        slots.push(None);
                     }
-                });
-                let _ = reply.send(result);
+                    Err(e) => slots.push(Some(Err(e.into()))),
+                }
             }
-            project.then(|| Page::gather(&model, &effects))
-        }
-        Err(e) => {
-            let message = crate::projections::error_chain(&e);
-            for reply in waiting {
-                let _ = reply.send(Err(if e.is_unavailable() {
-                    JournalError::Unavailable(message.clone())
-                } else {
-                    JournalError::Failed(message.clone())
-                }));
-            }
-            None
+            results.push(slots);
+            replies.push(p.reply);
         }
     }
+    let mut page = None;
+    if !requests.is_empty() {
+        match store.append_batch(requests).await {
+            Ok(outcomes) => {
+                let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
+                let mut effects = Vec::new();
+                for (outcome, (caller, slot)) in outcomes.into_iter().zip(stored) {
+                    let outcome = outcome.map_err(JournalError::from).inspect(|recorded| {
+                        for r in recorded {
+                            if let Err(a) = model.apply(r.clone(), &mut effects) {
+                                tracing::error!(problem = %a.problem, "journal fold refused an appended event");
+                            }
+                        }
+                    });
+                    results[caller][slot] = Some(outcome);
+                }
+                page = project.then(|| Page::gather(&model, &effects));
+            }
+            Err(e) => {
+                let message = crate::projections::error_chain(&e);
+                for (caller, slot) in stored {
+                    results[caller][slot] = Some(Err(if e.is_unavailable() {
+                        JournalError::Unavailable(message.clone())
+                    } else {
+                        JournalError::Failed(message.clone())
+                    }));
+                }
+            }
+        }
+    }
+    for (slots, reply) in results.into_iter().zip(replies) {
+        let answers = slots
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(JournalError::Closed)))
+            .collect();
+        let _ = reply.send(answers);
+    }
+    page
 }
 
 /// Pages queued between the journal and the projection writer before commits wait.

@@ -6,10 +6,14 @@ use serde_json::json;
 use super::ApiError;
 
 /// Every endpoint, as `"METHOD path"` → what it does; served by `GET /`.
-pub const ENDPOINTS: [(&str, &str); 10] = [
+pub const ENDPOINTS: [(&str, &str); 11] = [
     ("GET /health", "liveness"),
     ("GET /", "this map"),
     ("POST /jobs", "submit a job"),
+    (
+        "POST /jobs/batch",
+        "submit up to http.max_batch jobs at once ({\"jobs\": [...]})",
+    ),
     (
         "GET /jobs",
         "list jobs, oldest first, by page (?limit=&cursor=)",

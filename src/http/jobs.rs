@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::job_page::{self, JobCursor, DEFAULT_LIMIT, MAX_LIMIT};
 use super::{ApiError, AppState};
-use crate::actors::intake::{Cancel, Submit};
-use crate::actors::submission::SubmitRequest;
+use crate::actors::intake::{Accepted, Cancel, Submit, SubmitBatch};
+use crate::actors::submission::{Invalid, SubmitRequest};
 use crate::clock::format_time;
 use crate::policy::{Thresholds, GUARDRAIL_ID_PREFIX};
 use crate::projections::{error_chain, queries};
@@ -35,6 +35,41 @@ pub async fn submit(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_submission(&req, payload, state.body_limit).await?;
     let accepted = state.orchestrator.intake.send(Submit(body)).await??;
+    Ok(HttpResponse::Ok().json(accepted_json(&accepted)))
+}
+
+/// The body of `POST /jobs/batch`: up to the configured number of `POST /jobs` bodies.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The jobs, each as `POST /jobs` takes it.
+    pub jobs: Vec<SubmitRequest>,
+}
+
+/// `POST /jobs/batch`: `{"jobs": [...]}` answered with `{"jobs": [{"job_id", "status"}, ...]}`
+/// in the same order. Every job is validated before any is appended (a bad one is refused
+/// with its index in the message, and nothing is appended), and the new ones are appended
+/// together in one store call. For a client submitting a sweep, as BullMQ's `addBulk`.
+pub async fn submit_batch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let BatchRequest { jobs } = read_json(&req, payload, state.batch.body_limit).await?;
+    let max = state.batch.max_jobs;
+    if jobs.is_empty() || jobs.len() > max {
+        return Err(ApiError::Invalid(Invalid {
+            code: "invalid_batch_size",
+            message: format!("a batch holds 1 to {max} jobs, not {}", jobs.len()),
+        }));
+    }
+    let accepted = state.orchestrator.intake.send(SubmitBatch(jobs)).await??;
+    let jobs: Vec<_> = accepted.iter().map(accepted_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "jobs": jobs })))
+}
+
+/// What `POST /jobs` answers for an accepted job.
+fn accepted_json(accepted: &Accepted) -> serde_json::Value {
     let mut answer = json!({
         "job_id": accepted.job_id,
         "status": accepted.status.as_str(),
@@ -42,17 +77,26 @@ pub async fn submit(
     if accepted.duplicate {
         answer["duplicate"] = json!(true);
     }
-    Ok(HttpResponse::Ok().json(answer))
+    answer
 }
 
-/// Reads and parses a `POST /jobs` body of at most `limit` bytes. The limit is an argument, so
-/// the body is read here rather than by a `web::Json` extractor, whose limit is fixed when the
-/// routes are built.
+/// Reads and parses a `POST /jobs` body of at most `limit` bytes.
 pub async fn read_submission(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<SubmitRequest, ApiError> {
+    read_json(req, payload, limit).await
+}
+
+/// Reads and parses a JSON body of at most `limit` bytes. The limit is an argument, so the body
+/// is read here rather than by a `web::Json` extractor, whose limit is fixed when the routes are
+/// built.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
     let mut payload = payload.into_inner();
     Ok(JsonBody::new(req, &mut payload, None, true)
         .limit(limit)

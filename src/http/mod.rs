@@ -3,7 +3,7 @@
 //! codes are chosen ([`api_error`]).
 //!
 //! - [`health`]: `GET /health`, `GET /`.
-//! - [`jobs`]: `POST /jobs`, `GET /jobs`, `GET`/`DELETE /jobs/{id}`, `GET /jobs/{id}/explain`,
+//! - [`jobs`]: `POST /jobs`, `POST /jobs/batch`, `GET /jobs`, `GET`/`DELETE /jobs/{id}`, `GET /jobs/{id}/explain`,
 //!   `GET /jobs/{id}/events`.
 //! - [`stats`]: `GET /stats`, `GET /queues`.
 //! - [`job_page`]: cursor paging over the `jobs:index` sorted set.
@@ -39,6 +39,17 @@ pub struct AppState {
     pub store: RedisStore,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
+    /// Most jobs in one `POST /jobs/batch`, and the largest body it accepts, bytes.
+    pub batch: BatchLimits,
+}
+
+/// The bounds of `POST /jobs/batch`.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// Most jobs in one request.
+    pub max_jobs: usize,
+    /// Largest body, bytes.
+    pub body_limit: usize,
 }
 
 /// Registers every route; the app must also hold a `web::Data<AppState>`.
@@ -55,6 +66,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(jobs::submit))
             .route(web::get().to(jobs::list)),
     )
+    .service(resource("/jobs/batch").route(web::post().to(jobs::submit_batch)))
     .service(
         resource("/jobs/{id}")
             .route(web::get().to(jobs::get))

@@ -18,7 +18,7 @@ use carbonq::actors::worker::{RetryPolicy, RunDefaults};
 use carbonq::actors::{Orchestrator, SystemConfig};
 use carbonq::clock::SystemClock;
 use carbonq::grid::GridSignal;
-use carbonq::http::{routes, AppState};
+use carbonq::http::{routes, AppState, BatchLimits};
 use carbonq::ids::IdGen;
 use carbonq::policy::Policy;
 use carbonq::projections::ReadModel;
@@ -32,6 +32,7 @@ use crate::support::{redis_store, TestRedis};
 
 /// Largest body the test API accepts.
 const BODY_LIMIT: usize = 1024;
+const MAX_BATCH: usize = 20;
 
 /// A private Redis, the actors on it, and the state the routes share.
 struct TestApi {
@@ -106,6 +107,10 @@ impl TestApi {
                 orchestrator,
                 store,
                 body_limit: BODY_LIMIT,
+                batch: BatchLimits {
+                    max_jobs: MAX_BATCH,
+                    body_limit: 4 * 1024 * 1024,
+                },
             }),
         }
     }
@@ -493,6 +498,122 @@ async fn a_repeated_idempotency_key_answers_the_first_job_and_appends_once() {
     assert_eq!(duplicates, 1, "{a:?} {b:?}");
 
     assert_eq!(api.submissions_in_log().await, 2);
+}
+
+fn submit_batch(jobs: &[Value]) -> TestRequest {
+    TestRequest::post()
+        .uri("/jobs/batch")
+        .set_json(json!({ "jobs": jobs }))
+}
+
+#[actix_web::test]
+async fn a_batch_is_appended_together_answered_in_order_and_run() {
+    let api = TestApi::start().await;
+    let app = test::init_service(api.app()).await;
+    let seen = send(
+        &app,
+        submit(&json!({ "type": "etl", "idempotency_key": "seen" })).to_request(),
+    )
+    .await;
+    let jobs = [
+        json!({ "type": "train", "urgency": "critical" }),
+        json!({ "type": "eval", "urgency": "critical", "idempotency_key": "sweep-1" }),
+        json!({ "type": "etl", "idempotency_key": "seen" }),
+        json!({ "type": "eval", "idempotency_key": "sweep-1" }),
+        json!({ "type": "infer", "urgency": "normal", "power_w": 250.0 }),
+    ];
+    let reply = send(&app, submit_batch(&jobs).to_request()).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let answers = reply.body["jobs"].as_array().expect("a jobs array");
+    assert_eq!(answers.len(), jobs.len());
+    let ids: Vec<Uuid> = answers.iter().map(job_id_of).collect();
+    // A key seen before answers its first job; a key repeated in the batch, its first place.
+    assert_eq!(ids[2], job_id_of(&seen.body));
+    assert_eq!(ids[3], ids[1]);
+    let duplicates: Vec<bool> = answers.iter().map(|a| a["duplicate"] == true).collect();
+    assert_eq!(duplicates, [false, false, true, true, false]);
+    let new: HashSet<Uuid> = [ids[0], ids[1], ids[4]].into();
+    assert_eq!(new.len(), 3);
+    assert_eq!(
+        api.submissions_in_log().await,
+        4,
+        "one JobSubmitted per new job"
+    );
+    for id in [ids[0], ids[1]] {
+        wait_for(
+            &app,
+            &format!("/jobs/{id}"),
+            |r| r.to_request(),
+            |b| b["status"] == "DONE",
+        )
+        .await;
+    }
+    snapshots().bind(|| {
+        // The earlier job's status is whatever it has reached by now.
+        insta::assert_json_snapshot!("batch_submit", reply.body, { ".jobs[2].status" => "[redacted]" });
+    });
+}
+
+#[actix_web::test]
+async fn a_batch_with_one_bad_job_is_refused_whole_and_appends_nothing() {
+    let api = TestApi::start_limited(true, 3).await;
+    let app = test::init_service(api.app()).await;
+    let good = json!({ "type": "train" });
+    let too_many: Vec<Value> = (0..=MAX_BATCH).map(|_| good.clone()).collect();
+    let cases: Vec<(&str, TestRequest, u16, &str)> = vec![
+        (
+            "bad_urgency_at_2",
+            submit_batch(&[good.clone(), good.clone(), json!({ "urgency": "asap" })]),
+            422,
+            "unknown_urgency",
+        ),
+        ("empty", submit_batch(&[]), 422, "invalid_batch_size"),
+        (
+            "too_many",
+            submit_batch(&too_many),
+            422,
+            "invalid_batch_size",
+        ),
+        (
+            "wrong_field_type_at_1",
+            submit_batch(&[good.clone(), json!({ "power_w": "lots" })]),
+            400,
+            "invalid_json",
+        ),
+        (
+            "not_a_list",
+            TestRequest::post()
+                .uri("/jobs/batch")
+                .set_json(json!({ "jobs": good })),
+            400,
+            "invalid_json",
+        ),
+        (
+            "more_than_pending_holds",
+            submit_batch(&[good.clone(), good.clone(), good.clone(), good.clone()]),
+            503,
+            "busy",
+        ),
+    ];
+    for (name, req, status, code) in cases {
+        let reply = send(&app, req.to_request()).await;
+        assert_eq!(reply.status, status, "{name}: {reply:?}");
+        assert_eq!(reply.body["error"], code, "{name}: {reply:?}");
+        assert_eq!(api.log_len().await, 0, "{name} appended to the log");
+    }
+    let bad = send(
+        &app,
+        submit_batch(&[good.clone(), good.clone(), json!({ "urgency": "asap" })]).to_request(),
+    )
+    .await;
+    assert!(
+        bad.body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("jobs[2]: ")),
+        "the message names the bad job: {bad:?}"
+    );
+    let wrong_method = send(&app, get("/jobs/batch").to_request()).await;
+    assert_eq!(wrong_method.status, 405);
 }
 
 #[actix_web::test]

@@ -131,12 +131,34 @@ enum Answer {
     New(usize),
 }
 
-type Admitted = ResponseActFuture<Intake, Result<Vec<Accepted>, Rejection>>;
+/// A plain future, not an actor future: actix polls every actor future of a context each time
+/// the context wakes, so one per request in flight would cost O(requests²). Bookkeeping comes
+/// back as a [`Settled`] message instead.
+type Admitted = ResponseFuture<Result<Vec<Accepted>, Rejection>>;
+
+/// A submission has its answer: it no longer counts against the limit, and its keys are free.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Settled {
+    count: usize,
+    keys: Vec<String>,
+}
+
+impl Handler<Settled> for Intake {
+    type Result = ();
+
+    fn handle(&mut self, Settled { count, keys }: Settled, _: &mut Context<Self>) {
+        self.submitting -= count;
+        for k in keys {
+            self.in_flight.remove(&k);
+        }
+    }
+}
 
 impl Intake {
     /// Validates `requests` (all before any is appended), answers repeated idempotency keys
     /// with their first job, and appends the new jobs' `JobSubmitted` in one journal call.
-    fn admit(&mut self, requests: Vec<SubmitRequest>) -> Admitted {
+    fn admit(&mut self, requests: Vec<SubmitRequest>, ctx: &mut Context<Self>) -> Admitted {
         let now = self.svc.clock.now();
         let batch = requests.len() > 1;
         let mut valid = Vec::with_capacity(requests.len());
@@ -147,7 +169,7 @@ impl Intake {
                     if batch {
                         e.message = format!("jobs[{i}]: {}", e.message);
                     }
-                    return Box::pin(fut::ready(Err(e.into())));
+                    return Box::pin(async move { Err(e.into()) });
                 }
             }
         }
@@ -275,34 +297,35 @@ impl Intake {
             }
             Ok(out)
         };
-        Box::pin(work.into_actor(self).map(move |result, act, _| {
-            act.submitting -= count;
-            for (k, _) in keys {
-                act.in_flight.remove(&k);
-            }
+        let me = ctx.address();
+        let keys = keys.into_iter().map(|(k, _)| k).collect();
+        Box::pin(async move {
+            let result = work.await;
+            me.do_send(Settled { count, keys });
             result
-        }))
+        })
     }
 }
 
 impl Handler<Submit> for Intake {
-    type Result = ResponseActFuture<Self, Result<Accepted, Rejection>>;
+    type Result = ResponseFuture<Result<Accepted, Rejection>>;
 
-    fn handle(&mut self, Submit(req): Submit, _: &mut Context<Self>) -> Self::Result {
-        Box::pin(self.admit(vec![req]).map(|result, _, _| {
-            result.and_then(|mut all| {
-                all.pop()
-                    .ok_or_else(|| Rejection::Internal("no answer for the job".into()))
-            })
-        }))
+    fn handle(&mut self, Submit(req): Submit, ctx: &mut Context<Self>) -> Self::Result {
+        let admitted = self.admit(vec![req], ctx);
+        Box::pin(async move {
+            admitted
+                .await?
+                .pop()
+                .ok_or_else(|| Rejection::Internal("no answer for the job".into()))
+        })
     }
 }
 
 impl Handler<SubmitBatch> for Intake {
     type Result = Admitted;
 
-    fn handle(&mut self, SubmitBatch(requests): SubmitBatch, _: &mut Context<Self>) -> Admitted {
-        self.admit(requests)
+    fn handle(&mut self, SubmitBatch(requests): SubmitBatch, ctx: &mut Context<Self>) -> Admitted {
+        self.admit(requests, ctx)
     }
 }
 

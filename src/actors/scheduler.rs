@@ -285,19 +285,31 @@ impl Actor for Scheduler {
 pub struct PendingArrived;
 
 impl Handler<PendingArrived> for Scheduler {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = ();
 
-    fn handle(&mut self, _: PendingArrived, _: &mut Context<Self>) -> Self::Result {
-        let pending = self.pending.clone();
-        Box::pin(
-            async move { pending.send(Take).await.ok().flatten() }
-                .into_actor(self)
-                .map(|job, act, ctx| {
-                    if let Some(job) = job {
-                        act.route(job, ctx);
-                    }
-                }),
-        )
+    /// The wait for `PENDING` is a task of its own, not an actor future: actix polls every actor
+    /// future of a context each time it wakes, which with many jobs arriving at once (a batch)
+    /// costs O(jobs²).
+    fn handle(&mut self, _: PendingArrived, ctx: &mut Context<Self>) {
+        let (pending, me) = (self.pending.clone(), ctx.address());
+        actix::spawn(async move {
+            if let Ok(Some(job)) = pending.send(Take).await {
+                me.do_send(RouteJob(job));
+            }
+        });
+    }
+}
+
+/// Route this job, taken from `PENDING`.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RouteJob(Uuid);
+
+impl Handler<RouteJob> for Scheduler {
+    type Result = ();
+
+    fn handle(&mut self, RouteJob(job): RouteJob, ctx: &mut Context<Self>) {
+        self.route(job, ctx);
     }
 }
 
@@ -366,7 +378,8 @@ impl Scheduler {
                 Box::pin(record_hold(svc, deferred, event, hold))
             }
         };
-        ctx.spawn(work.into_actor(self));
+        // Its own task, for the reason given at `PendingArrived`.
+        actix::spawn(work);
     }
 }
 

@@ -11,7 +11,8 @@
 //!
 //! Environment: `CARBONQ_URL` (e.g. http://127.0.0.1:8123), `JOBS` (20000), `IN_FLIGHT` (50),
 //! `END_TO_END` (true; false measures intake only, for a server with no workers, like BullMQ's
-//! `add()` test, which runs none either).
+//! `add()` test, which runs none either), `BATCH` (1: one job per `POST /jobs`; more: that many
+//! per `POST /jobs/batch`, as BullMQ's end-to-end test produces with `addBulk`).
 
 #![allow(clippy::print_stdout)]
 
@@ -77,7 +78,20 @@ async fn main() -> Result<(), Error> {
         .to_owned();
     let jobs: usize = env("JOBS", 20_000);
     let in_flight: usize = env("IN_FLIGHT", 50);
-    let body = Bytes::from_static(br#"{"type":"inference","urgency":"critical","duration_s":0}"#);
+    let batch: usize = env("BATCH", 1).max(1);
+    let job = r#"{"type":"inference","urgency":"critical","duration_s":0}"#;
+    // The body for `n` jobs, and the path it goes to.
+    let request_for = move |n: usize| -> (&'static str, Bytes) {
+        if batch == 1 {
+            return ("/jobs", Bytes::from_static(job.as_bytes()));
+        }
+        let list = vec![job; n].join(",");
+        (
+            "/jobs/batch",
+            Bytes::from(format!(r#"{{"jobs":[{list}]}}"#)),
+        )
+    };
+    let full = request_for(batch);
 
     let mut connections = Vec::with_capacity(in_flight);
     for _ in 0..in_flight {
@@ -88,35 +102,53 @@ async fn main() -> Result<(), Error> {
     let tasks: Vec<_> = connections
         .into_iter()
         .map(|mut sender| {
-            let (next, authority, body) = (Arc::clone(&next), authority.clone(), body.clone());
+            let (next, authority, full) = (Arc::clone(&next), authority.clone(), full.clone());
             tokio::spawn(async move {
-                let (mut latencies, mut failed) = (Vec::new(), 0usize);
-                while next.fetch_add(1, Ordering::Relaxed) < jobs {
+                let (mut latencies, mut accepted, mut failed) = (Vec::new(), 0usize, 0usize);
+                loop {
+                    let first = next.fetch_add(batch, Ordering::Relaxed);
+                    if first >= jobs {
+                        break;
+                    }
+                    let n = batch.min(jobs - first);
+                    let (path, body) = if n == batch {
+                        full.clone()
+                    } else {
+                        request_for(n)
+                    };
                     let t = Instant::now();
-                    match request(&mut sender, &authority, "POST", "/jobs", body.clone()).await {
-                        Ok((status, _)) if status.is_success() => latencies.push(t.elapsed()),
-                        _ => failed += 1,
+                    match request(&mut sender, &authority, "POST", path, body).await {
+                        Ok((status, _)) if status.is_success() => {
+                            latencies.push(t.elapsed());
+                            accepted += n;
+                        }
+                        _ => failed += n,
                     }
                 }
-                (latencies, failed)
+                (latencies, accepted, failed)
             })
         })
         .collect();
-    let (mut latencies, mut failed) = (Vec::with_capacity(jobs), 0);
+    let (mut latencies, mut accepted, mut failed) = (Vec::with_capacity(jobs), 0, 0);
     for task in tasks {
-        let (l, f) = task.await?;
+        let (l, a, f) = task.await?;
         latencies.extend(l);
+        accepted += a;
         failed += f;
     }
     let intake = started.elapsed();
     latencies.sort();
-    let accepted = latencies.len();
     if accepted == 0 {
         return Err(format!("all {failed} submissions failed").into());
     }
-    println!("carbonq intake: {jobs} POST /jobs, {in_flight} in flight, {failed} failed");
+    let how = if batch == 1 {
+        "POST /jobs".to_owned()
+    } else {
+        format!("jobs in POST /jobs/batch of {batch}")
+    };
+    println!("carbonq intake: {jobs} {how}, {in_flight} in flight, {failed} failed");
     println!(
-        "carbonq accepted: {:.0} jobs/s  p50 {:.2} ms  p99 {:.2} ms",
+        "carbonq accepted: {:.0} jobs/s  p50 {:.2} ms  p99 {:.2} ms (per request)",
         accepted as f64 / intake.as_secs_f64(),
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::executor::Executors;
 use super::job_queue::{Enqueue, JobQueue, Take, TryTake};
-use super::journal::JournalError;
+use super::journal::{JobAppend, JournalError};
 use super::services::Services;
 use crate::events::*;
 use crate::projections::Status;
@@ -103,73 +103,156 @@ struct RunLoop {
     defaults: RunDefaults,
 }
 
+/// A finished attempt's events, waiting to be appended together with the next job's start.
+struct Outcome {
+    job: Uuid,
+    events: Vec<JobEvent>,
+    /// For a failed attempt that will be retried: the wait, and the retry's due time in the
+    /// queue.
+    retry: Option<(Duration, DateTime<Utc>)>,
+}
+
 impl RunLoop {
-    async fn run(self) {
-        let Some(other) = self.other.clone() else {
-            while let Ok(Some(job)) = self.queue.send(Take).await {
-                self.run_one(job).await;
-            }
-            return;
-        };
-        loop {
-            let job = match self.queue.send(TryTake).await {
-                Ok(Some(job)) => Some(job),
-                Ok(None) => other.send(TryTake).await.ok().flatten(),
-                Err(_) => return,
-            };
-            if let Some(job) = job {
-                self.run_one(job).await;
-                continue;
-            }
-            // Nothing anywhere: wait on our own queue; the other pool's queue offers its new
-            // jobs to us while we wait.
-            match self.queue.send(Take).await {
-                Ok(Some(job)) => self.run_one(job).await,
-                _ => return,
-            }
+    /// Takes a job from its own queue, or the other pool's, without waiting; `None` if there is
+    /// none, `Err` once the queues are gone.
+    async fn try_take(&self) -> Result<Option<Uuid>, ()> {
+        match self.queue.send(TryTake).await {
+            Ok(Some(job)) => Ok(Some(job)),
+            Ok(None) => match &self.other {
+                Some(other) => Ok(other.send(TryTake).await.ok().flatten()),
+                None => Ok(None),
+            },
+            Err(_) => Err(()),
         }
     }
 
-    /// Appends, retrying while the store is away: an outcome must not be lost.
-    async fn record(&self, job: Uuid, events: Vec<JobEvent>) -> Result<(), JournalError> {
+    /// Runs jobs until the queues close. A finished job's outcome is appended in the same store
+    /// call as the next job's start (one commit per job, not two, as BullMQ's `moveToFinished`
+    /// also fetches the next job); when no job is waiting, the outcome is appended at once,
+    /// before the worker waits.
+    async fn run(self) {
+        let mut outcome: Option<Outcome> = None;
+        loop {
+            let job = match self.try_take().await {
+                Ok(Some(job)) => job,
+                Ok(None) => {
+                    if let Some(o) = outcome.take() {
+                        self.settle(Some(o), None).await;
+                    }
+                    // Nothing anywhere: wait on our own queue; the other pool's queue offers its
+                    // new jobs to us while we wait.
+                    match self.queue.send(Take).await {
+                        Ok(Some(job)) => job,
+                        _ => return,
+                    }
+                }
+                Err(()) => break,
+            };
+            let Some(attempt) = self.attempt_of(job) else {
+                continue; // cancelled while queued
+            };
+            let started = JobEvent::Started(JobStarted {
+                worker: self.name.clone(),
+                attempt: attempt.number,
+            });
+            if self.settle(outcome.take(), Some((job, started))).await {
+                outcome = Some(self.execute(job, attempt).await);
+            }
+        }
+        if let Some(o) = outcome {
+            self.settle(Some(o), None).await;
+        }
+    }
+
+    /// Appends, in one store call, retrying while the store is away: an outcome must not be lost.
+    async fn record(&self, appends: Vec<JobAppend>) -> Vec<Result<(), JournalError>> {
         let mut wait = Duration::from_millis(100);
         loop {
-            match self.svc.journal.append(job, events.clone(), job).await {
-                Err(JournalError::Unavailable(e)) => {
-                    tracing::warn!(%job, error = %e, "store away; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-                other => return other.map(|_| ()),
+            let results = self.svc.journal.append_all(appends.clone()).await;
+            if let Some(Err(JournalError::Unavailable(e))) = results
+                .iter()
+                .find(|r| matches!(r, Err(JournalError::Unavailable(_))))
+            {
+                tracing::warn!(worker = %self.name, error = %e, "store away; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+                continue;
             }
+            return results.into_iter().map(|r| r.map(|_| ())).collect();
         }
     }
 
-    async fn run_one(&self, job: Uuid) {
-        let (spec, submitted_at, attempt) = {
-            let model = self.svc.journal.model();
-            let Some(view) = model.job(&job) else { return };
-            if view.status != Status::Scheduled {
-                return; // cancelled while queued
+    /// Appends a finished attempt's outcome and the next job's start together; whether the
+    /// start is in the log (the job may run).
+    async fn settle(&self, outcome: Option<Outcome>, start: Option<(Uuid, JobEvent)>) -> bool {
+        let appends: Vec<JobAppend> = outcome
+            .iter()
+            .map(|o| (o.job, o.events.clone()))
+            .chain(start.iter().map(|(job, e)| (*job, vec![e.clone()])))
+            .map(|(job_id, events)| JobAppend {
+                job_id,
+                events,
+                correlation_id: job_id,
+            })
+            .collect();
+        let mut results = self.record(appends).await.into_iter();
+        if let Some(o) = outcome {
+            match results.next() {
+                Some(Ok(())) => {
+                    if let Some((delay, due)) = o.retry {
+                        self.requeue_after(o.job, delay, due);
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::error!(job = %o.job, pool = self.pool.as_str(), error = %e, "outcome not recorded")
+                }
+                None => {}
             }
-            (
-                view.submitted.clone(),
-                view.created_at,
-                view.lifecycle.attempts + 1,
-            )
-        };
-        let started = JobEvent::Started(JobStarted {
-            worker: self.name.clone(),
-            attempt,
-        });
-        if let Err(e) = self.record(job, vec![started]).await {
-            tracing::warn!(%job, error = %e, "start not recorded; skipping");
-            return;
         }
+        match (start, results.next()) {
+            (Some(_), Some(Ok(()))) => true,
+            (Some((job, _)), Some(Err(e))) => {
+                tracing::warn!(%job, error = %e, "start not recorded; skipping");
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Puts `job` back in the queue after `delay`.
+    fn requeue_after(&self, job: Uuid, delay: Duration, due: DateTime<Utc>) {
+        let queue = self.queue.clone();
+        actix::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = queue.send(Enqueue { job, due }).await;
+        });
+    }
+
+    /// What the next attempt of `job` needs, or `None` if it is no longer waiting to run.
+    fn attempt_of(&self, job: Uuid) -> Option<Attempt> {
+        let model = self.svc.journal.model();
+        let view = model.job(&job)?;
+        if view.status != Status::Scheduled {
+            return None; // cancelled while queued
+        }
+        Some(Attempt {
+            spec: view.submitted.clone(),
+            submitted_at: view.created_at,
+            number: view.lifecycle.attempts + 1,
+        })
+    }
+
+    /// Runs one attempt (its start is in the log) and books it.
+    async fn execute(&self, job: Uuid, attempt: Attempt) -> Outcome {
+        let Attempt {
+            spec,
+            submitted_at,
+            number: attempt,
+        } = attempt;
         let start = self.svc.clock.now();
         let outcome = self.executors.run(job, attempt, &spec).await;
         let end = self.svc.clock.now();
-        let events = match outcome {
+        let (events, retry) = match outcome {
             Ok(result) => {
                 let power = spec.power_w.unwrap_or(self.defaults.power_w);
                 let run = end - start;
@@ -180,14 +263,15 @@ impl RunLoop {
                         .grid
                         .emissions_g(power, submitted_at, submitted_at + run)
                         / 1000.0;
-                vec![JobEvent::Completed(JobCompleted {
+                let completed = JobEvent::Completed(JobCompleted {
                     attempt,
                     duration_ms: u64::try_from(run.num_milliseconds()).unwrap_or(0),
                     energy_kwh: power * hours / 1000.0,
                     emissions_kg,
                     baseline_emissions_kg: baseline_kg,
                     result,
-                })]
+                });
+                (vec![completed], None)
             }
             Err(error) if attempt < self.retry.max_attempts => {
                 let delay = self.retry.delay_after(attempt);
@@ -198,31 +282,32 @@ impl RunLoop {
                     will_retry: true,
                     retry_at: Some(retry_at),
                 });
-                if self.record(job, vec![failed]).await.is_ok() {
-                    let queue = self.queue.clone();
-                    let due = super::routing::due_time(&spec, retry_at);
-                    actix::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        let _ = queue.send(Enqueue { job, due }).await;
-                    });
-                }
-                return;
+                let due = super::routing::due_time(&spec, retry_at);
+                (vec![failed], Some((delay, due)))
             }
-            Err(error) => vec![
-                JobEvent::Failed(JobFailed {
-                    attempt,
-                    error: error.clone(),
-                    will_retry: false,
-                    retry_at: None,
-                }),
-                JobEvent::DeadLettered(JobDeadLettered {
-                    attempts: attempt,
-                    reason: error,
-                }),
-            ],
+            Err(error) => (
+                vec![
+                    JobEvent::Failed(JobFailed {
+                        attempt,
+                        error: error.clone(),
+                        will_retry: false,
+                        retry_at: None,
+                    }),
+                    JobEvent::DeadLettered(JobDeadLettered {
+                        attempts: attempt,
+                        reason: error,
+                    }),
+                ],
+                None,
+            ),
         };
-        if let Err(e) = self.record(job, events).await {
-            tracing::error!(%job, pool = self.pool.as_str(), error = %e, "outcome not recorded");
-        }
+        Outcome { job, events, retry }
     }
+}
+
+/// A job about to run: what it is, when it was submitted, and which attempt this is.
+struct Attempt {
+    spec: JobSubmitted,
+    submitted_at: DateTime<Utc>,
+    number: u32,
 }

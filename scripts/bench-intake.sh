@@ -3,7 +3,9 @@
 # usage: scripts/bench-intake.sh [JOBS] [ROUNDS]
 # Intake: carbonq with no workers against BullMQ's add() test, which runs none either.
 # End to end: both run 50 jobs at once: carbonq with 48 FAST + 2 ECO workers, BullMQ's worker
-# with concurrency 50.
+# with concurrency 50. BullMQ's producer sends addBulk(1000) calls one after another; carbonq is
+# measured both ways: one POST /jobs per job (50 in flight), and POST /jobs/batch of 1,000 jobs
+# one after another, as BullMQ's producer does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${1:-20000}
@@ -24,10 +26,11 @@ if [ ! -d "$work/bullmq/node_modules" ]; then
 fi
 
 # Waits for the server on port $1 to answer, then drives it: $2 = END_TO_END (false: intake
-# only), $3 = output file, $4 = the name the figures are printed under.
+# only), $3 = output file, $4 = the name the figures are printed under; BATCH (1) jobs per
+# request, IN_FLIGHT (50) requests at once.
 drive() {
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/health" >/dev/null 2>&1 && break; sleep 0.1; done
-  CARBONQ_URL="http://127.0.0.1:$1" JOBS=$JOBS IN_FLIGHT=50 END_TO_END=$2 \
+  CARBONQ_URL="http://127.0.0.1:$1" JOBS=$JOBS IN_FLIGHT=${IN_FLIGHT:-50} BATCH=${BATCH:-1} END_TO_END=$2 \
     target/release/examples/intake_load | sed "s/^carbonq/$4/" | tee "$3"
 }
 
@@ -62,6 +65,7 @@ for round in $(seq "$ROUNDS"); do
   # Intake alone, as BullMQ's add() test runs it: no workers (jobs are still scheduled).
   carbonq_round 0 0 "$work/carbonq-intake.$round" false
   carbonq_round 48 2 "$work/carbonq.$round" true
+  BATCH=1000 IN_FLIGHT=1 carbonq_round 48 2 "$work/carbonq-batch.$round" true
   redis-cli -p "$redis_port" flushall >/dev/null
   (cd "$work/bullmq" && node bench.mjs --port "$redis_port" --n "$JOBS" --concurrency 50) | tee "$work/bullmq.$round" | grep -E "50 in flight|end-to-end" | head -2
 done
@@ -80,11 +84,14 @@ for r in range(1, rounds + 1):
     cq_e2e = num(f"{work}/carbonq.{r}", r"end-to-end: ([\d.]+) jobs/s")
     bq_in = num(f"{work}/bullmq.{r}", r"50 in flight:\s+([\d,]+) jobs/s")
     bq_e2e = num(f"{work}/bullmq.{r}", r"end-to-end \(concurrent produce\+consume\): ([\d,]+) jobs/s")
-    rows.append((cq_in, bq_in, cq_in / bq_in, cq_e2e, bq_e2e, cq_e2e / bq_e2e, cq_busy, floor))
+    cq_batch = num(f"{work}/carbonq-batch.{r}", r"end-to-end: ([\d.]+) jobs/s")
+    rows.append((cq_in, bq_in, cq_in / bq_in, cq_e2e, bq_e2e, cq_e2e / bq_e2e, cq_busy, floor,
+                 cq_batch, cq_batch / bq_e2e))
 med = [statistics.median(c) for c in zip(*rows)]
 print(f"\nmedian of {rounds} rounds, same Redis, same run:")
 print(f"intake  carbonq {med[0]:>9,.0f}/s  BullMQ add() x50 {med[1]:>9,.0f}/s  ratio {med[2]:.2f}  (no workers running)")
 print(f"intake  carbonq {med[6]:>9,.0f}/s  while 50 workers run the jobs")
 print(f"intake  HTTP floor {med[7]:>6,.0f}/s  (parse and answer only: no actors, no Redis)")
-print(f"e2e     carbonq {med[3]:>9,.0f}/s  BullMQ           {med[4]:>9,.0f}/s  ratio {med[5]:.2f}")
+print(f"e2e     carbonq {med[3]:>9,.0f}/s  BullMQ           {med[4]:>9,.0f}/s  ratio {med[5]:.2f}  (one POST per job vs addBulk(1000))")
+print(f"e2e     carbonq {med[8]:>9,.0f}/s  BullMQ           {med[4]:>9,.0f}/s  ratio {med[9]:.2f}  (POST /jobs/batch of 1000 vs addBulk(1000))")
 PY

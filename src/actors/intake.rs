@@ -158,9 +158,14 @@ impl Handler<Settled> for Intake {
 impl Intake {
     /// Validates `requests` (all before any is appended), answers repeated idempotency keys
     /// with their first job, and appends the new jobs' `JobSubmitted` in one journal call.
-    fn admit(&mut self, requests: Vec<SubmitRequest>, ctx: &mut Context<Self>) -> Admitted {
+    /// `batch`: the requests came as a batch (errors name the job's index).
+    fn admit(
+        &mut self,
+        requests: Vec<SubmitRequest>,
+        batch: bool,
+        ctx: &mut Context<Self>,
+    ) -> Admitted {
         let now = self.svc.clock.now();
-        let batch = requests.len() > 1;
         let mut valid = Vec::with_capacity(requests.len());
         for (i, req) in requests.into_iter().enumerate() {
             match validate(req, now) {
@@ -211,8 +216,18 @@ impl Intake {
             self.scheduler.clone(),
             self.max_pending,
         );
-        let ahead = self.submitting;
         let count = fresh.len();
+        if batch && count > self.max_pending {
+            let e = Invalid {
+                code: "invalid_batch_size",
+                message: format!(
+                    "{count} new jobs can never be accepted at once: at most {} may wait to be scheduled",
+                    self.max_pending
+                ),
+            };
+            return Box::pin(async move { Err(e.into()) });
+        }
+        let ahead = self.submitting;
         self.submitting += count;
         let appended: Shared<BoxFuture<'static, Result<Vec<Uuid>, Rejection>>> = async move {
             if count == 0 {
@@ -311,7 +326,7 @@ impl Handler<Submit> for Intake {
     type Result = ResponseFuture<Result<Accepted, Rejection>>;
 
     fn handle(&mut self, Submit(req): Submit, ctx: &mut Context<Self>) -> Self::Result {
-        let admitted = self.admit(vec![req], ctx);
+        let admitted = self.admit(vec![req], false, ctx);
         Box::pin(async move {
             admitted
                 .await?
@@ -325,7 +340,7 @@ impl Handler<SubmitBatch> for Intake {
     type Result = Admitted;
 
     fn handle(&mut self, SubmitBatch(requests): SubmitBatch, ctx: &mut Context<Self>) -> Admitted {
-        self.admit(requests, ctx)
+        self.admit(requests, true, ctx)
     }
 }
 

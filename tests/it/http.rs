@@ -589,10 +589,10 @@ async fn a_batch_with_one_bad_job_is_refused_whole_and_appends_nothing() {
             "invalid_json",
         ),
         (
-            "more_than_pending_holds",
+            "more_than_pending_can_ever_hold",
             submit_batch(&[good.clone(), good.clone(), good.clone(), good.clone()]),
-            503,
-            "busy",
+            422,
+            "invalid_batch_size",
         ),
     ];
     for (name, req, status, code) in cases {

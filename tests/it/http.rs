@@ -32,7 +32,9 @@ use crate::support::{redis_store, TestRedis};
 
 /// Largest body the test API accepts.
 const BODY_LIMIT: usize = 1024;
+/// Most jobs, and the largest body, the test API accepts in one batch.
 const MAX_BATCH: usize = 20;
+const BATCH_BODY_LIMIT: usize = 16 * 1024;
 
 /// A private Redis, the actors on it, and the state the routes share.
 struct TestApi {
@@ -109,7 +111,7 @@ impl TestApi {
                 body_limit: BODY_LIMIT,
                 batch: BatchLimits {
                     max_jobs: MAX_BATCH,
-                    body_limit: 4 * 1024 * 1024,
+                    body_limit: BATCH_BODY_LIMIT,
                 },
             }),
         }
@@ -568,6 +570,12 @@ async fn a_batch_with_one_bad_job_is_refused_whole_and_appends_nothing() {
             "unknown_urgency",
         ),
         ("empty", submit_batch(&[]), 422, "invalid_batch_size"),
+        (
+            "body_too_large",
+            submit_batch(&[json!({ "type": "x".repeat(BATCH_BODY_LIMIT) })]),
+            413,
+            "payload_too_large",
+        ),
         (
             "too_many",
             submit_batch(&too_many),

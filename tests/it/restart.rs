@@ -81,15 +81,25 @@ async fn after_kill_9_and_restart_every_accepted_job_completes_exactly_once() {
     let first = serve(&redis).await;
     let client = reqwest::Client::new();
     let jobs = 30;
-    for i in 0..jobs {
+    let job = |i: u64| serde_json::json!({"type": "training", "urgency": "normal", "duration_s": 20 + i % 7});
+    // Twenty one by one, ten in one batch.
+    for i in 0..20 {
         let r = client
             .post(format!("{}/jobs", first.base))
-            .json(&serde_json::json!({"type": "training", "urgency": "normal", "duration_s": 20 + i % 7}))
+            .json(&job(i))
             .send()
             .await
             .unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     }
+    let batch: Vec<_> = (20..jobs).map(job).collect();
+    let r = client
+        .post(format!("{}/jobs/batch", first.base))
+        .json(&serde_json::json!({ "jobs": batch }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     // Kill it while work is under way: some jobs done, others running or queued.
     let deadline = Instant::now() + Duration::from_secs(30);
     while done(&first.base).await < 3 {

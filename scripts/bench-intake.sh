@@ -24,14 +24,24 @@ if [ ! -d "$work/bullmq/node_modules" ]; then
   cp -r ../shared/bench/bullmq "$work/bullmq"
   (cd "$work/bullmq" && npm install --silent --no-audit --no-fund >/dev/null)
 fi
+cp scripts/bullmq/redis-cost.mjs "$work/bullmq/"
+
+# Redis's own CPU seconds so far (user + sys), to charge each round's jobs with.
+redis_cpu() {
+  redis-cli -p "$redis_port" info cpu | tr -d '\r' |
+    awk -F: '/^used_cpu_(user|sys):/ { t += $2 } END { printf "%.6f", t }'
+}
 
 # Waits for the server on port $1 to answer, then drives it: $2 = END_TO_END (false: intake
 # only), $3 = output file, $4 = the name the figures are printed under; BATCH (1) jobs per
 # request, IN_FLIGHT (50) requests at once.
 drive() {
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  local before
+  before=$(redis_cpu)
   CARBONQ_URL="http://127.0.0.1:$1" JOBS=$JOBS IN_FLIGHT=${IN_FLIGHT:-50} BATCH=${BATCH:-1} END_TO_END=$2 \
     target/release/examples/intake_load | sed "s/^carbonq/$4/" | tee "$3"
+  python3 -c "print(f'$4 redis cpu: {($(redis_cpu) - $before) / $JOBS * 1e6:.1f} us/job')" | tee -a "$3"
 }
 
 # carbonq serve on a fresh namespace: $1 = FAST workers, $2 = ECO workers, $3 = output file,
@@ -68,6 +78,8 @@ for round in $(seq "$ROUNDS"); do
   BATCH=1000 IN_FLIGHT=1 carbonq_round 48 2 "$work/carbonq-batch.$round" true
   redis-cli -p "$redis_port" flushall >/dev/null
   (cd "$work/bullmq" && node bench.mjs --port "$redis_port" --n "$JOBS" --concurrency 50) | tee "$work/bullmq.$round" | grep -E "50 in flight|end-to-end" | head -2
+  redis-cli -p "$redis_port" flushall >/dev/null
+  (cd "$work/bullmq" && node redis-cost.mjs "$redis_port" "$JOBS") | tee "$work/bullmq-cost.$round"
 done
 
 python3 - "$work" "$ROUNDS" <<'PY'
@@ -85,8 +97,12 @@ for r in range(1, rounds + 1):
     bq_in = num(f"{work}/bullmq.{r}", r"50 in flight:\s+([\d,]+) jobs/s")
     bq_e2e = num(f"{work}/bullmq.{r}", r"end-to-end \(concurrent produce\+consume\): ([\d,]+) jobs/s")
     cq_batch = num(f"{work}/carbonq-batch.{r}", r"end-to-end: ([\d.]+) jobs/s")
+    cpu = r"redis cpu: ([\d.]+) us/job"
     rows.append((cq_in, bq_in, cq_in / bq_in, cq_e2e, bq_e2e, cq_e2e / bq_e2e, cq_busy, floor,
-                 cq_batch, cq_batch / bq_e2e))
+                 cq_batch, cq_batch / bq_e2e,
+                 num(f"{work}/carbonq-intake.{r}", cpu), num(f"{work}/carbonq-batch.{r}", cpu),
+                 num(f"{work}/bullmq-cost.{r}", r"add\(\) x50: .*Redis CPU ([\d.]+) us/job"),
+                 num(f"{work}/bullmq-cost.{r}", r"end to end: .*Redis CPU ([\d.]+) us/job")))
 med = [statistics.median(c) for c in zip(*rows)]
 print(f"\nmedian of {rounds} rounds, same Redis, same run:")
 print(f"intake  carbonq {med[0]:>9,.0f}/s  BullMQ add() x50 {med[1]:>9,.0f}/s  ratio {med[2]:.2f}  (no workers running)")
@@ -94,4 +110,6 @@ print(f"intake  carbonq {med[6]:>9,.0f}/s  while 50 workers run the jobs")
 print(f"intake  HTTP floor {med[7]:>6,.0f}/s  (parse and answer only: no actors, no Redis)")
 print(f"e2e     carbonq {med[3]:>9,.0f}/s  BullMQ           {med[4]:>9,.0f}/s  ratio {med[5]:.2f}  (one POST per job vs addBulk(1000))")
 print(f"e2e     carbonq {med[8]:>9,.0f}/s  BullMQ           {med[4]:>9,.0f}/s  ratio {med[9]:.2f}  (POST /jobs/batch of 1000 vs addBulk(1000))")
+print(f"Redis CPU per job: intake carbonq {med[10]:.0f} us, BullMQ add() {med[12]:.0f} us; "
+      f"end to end carbonq (batches) {med[11]:.0f} us, BullMQ {med[13]:.0f} us")
 PY

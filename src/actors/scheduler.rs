@@ -3,7 +3,7 @@
 //! green window opens). It decides synchronously and appends through the journal; a job reaches
 //! a queue only after its decision is in the log.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -44,8 +44,9 @@ pub struct Scheduler {
     /// When the one pending wake-up for held jobs fires (one timer, not one per job: actix
     /// polls every timer of an actor on each wake).
     next_wake: Option<DateTime<Utc>>,
-    /// Planned jobs on hold, to re-plan when a newer forecast is issued.
-    held: HashMap<Uuid, HeldPlan>,
+    /// Planned jobs on hold, to re-plan when a newer forecast is issued; in id order, so they are
+    /// re-planned in the same order every run (a simulated day is reproducible).
+    held: BTreeMap<Uuid, HeldPlan>,
     /// Issue time of the forecast the held plans were made on.
     forecast_issue: Option<DateTime<Utc>>,
 }
@@ -76,7 +77,7 @@ impl Scheduler {
             tick,
             release_mode,
             next_wake: None,
-            held: HashMap::new(),
+            held: BTreeMap::new(),
             forecast_issue: None,
         }
     }

@@ -28,6 +28,17 @@ pub struct Accepted {
     pub duplicate: bool,
 }
 
+impl Accepted {
+    /// A job this submission created: queued, not a duplicate.
+    fn new(job_id: Uuid) -> Self {
+        Accepted {
+            job_id,
+            status: Status::Queued,
+            duplicate: false,
+        }
+    }
+}
+
 /// Why the intake did not accept (or cancel) a job.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Rejection {
@@ -207,7 +218,7 @@ impl Intake {
                     keys.push((k.clone(), fresh.len()));
                 }
                 answers.push(Answer::New(fresh.len()));
-                fresh.push((self.svc.ids.next(now), submitted));
+                fresh.push(submitted);
             }
         }
         let (svc, pending, scheduler, max) = (
@@ -227,6 +238,11 @@ impl Intake {
             };
             return Box::pin(async move { Err(e.into()) });
         }
+        // Ids only for jobs that may be appended.
+        let fresh: Vec<_> = fresh
+            .into_iter()
+            .map(|submitted| (self.svc.ids.next(now), submitted))
+            .collect();
         let ahead = self.submitting;
         self.submitting += count;
         let appended: Shared<BoxFuture<'static, Result<Vec<Uuid>, Rejection>>> = async move {
@@ -277,15 +293,9 @@ impl Intake {
         for (k, place) in &keys {
             let appended = appended.clone();
             let place = *place;
-            let one: InFlight = async move {
-                appended.await.map(|ids| Accepted {
-                    job_id: ids[place],
-                    status: Status::Queued,
-                    duplicate: false,
-                })
-            }
-            .boxed()
-            .shared();
+            let one: InFlight = async move { appended.await.map(|ids| Accepted::new(ids[place])) }
+                .boxed()
+                .shared();
             self.in_flight.insert(k.clone(), one);
         }
         let work = async move {
@@ -302,11 +312,7 @@ impl Intake {
                         duplicate: true,
                         ..out[first].clone()
                     },
-                    Answer::New(place) => Accepted {
-                        job_id: ids.as_ref().map_err(Clone::clone)?[place],
-                        status: Status::Queued,
-                        duplicate: false,
-                    },
+                    Answer::New(place) => Accepted::new(ids.as_ref().map_err(Clone::clone)?[place]),
                 };
                 out.push(accepted);
             }

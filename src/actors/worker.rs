@@ -185,10 +185,12 @@ impl RunLoop {
     /// Appends a finished attempt's outcome and the next job's start together; whether the
     /// start is in the log (the job may run).
     async fn settle(&self, outcome: Option<Outcome>, start: Option<(Uuid, JobEvent)>) -> bool {
+        let finished = outcome.as_ref().map(|o| (o.job, o.retry));
+        let starting = start.as_ref().map(|(job, _)| *job);
         let appends: Vec<JobAppend> = outcome
-            .iter()
-            .map(|o| (o.job, o.events.clone()))
-            .chain(start.iter().map(|(job, e)| (*job, vec![e.clone()])))
+            .map(|o| (o.job, o.events))
+            .into_iter()
+            .chain(start.map(|(job, e)| (job, vec![e])))
             .map(|(job_id, events)| JobAppend {
                 job_id,
                 events,
@@ -196,22 +198,22 @@ impl RunLoop {
             })
             .collect();
         let mut results = self.record(appends).await.into_iter();
-        if let Some(o) = outcome {
+        if let Some((job, retry)) = finished {
             match results.next() {
                 Some(Ok(())) => {
-                    if let Some((delay, due)) = o.retry {
-                        self.requeue_after(o.job, delay, due);
+                    if let Some((delay, due)) = retry {
+                        self.requeue_after(job, delay, due);
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::error!(job = %o.job, pool = self.pool.as_str(), error = %e, "outcome not recorded")
+                    tracing::error!(%job, pool = self.pool.as_str(), error = %e, "outcome not recorded")
                 }
                 None => {}
             }
         }
-        match (start, results.next()) {
+        match (starting, results.next()) {
             (Some(_), Some(Ok(()))) => true,
-            (Some((job, _)), Some(Err(e))) => {
+            (Some(job), Some(Err(e))) => {
                 tracing::warn!(%job, error = %e, "start not recorded; skipping");
                 false
             }

@@ -3,8 +3,8 @@
 //! codes are chosen ([`api_error`]).
 //!
 //! - [`health`]: `GET /health`, `GET /`.
-//! - [`jobs`]: `POST /jobs`, `POST /jobs/batch`, `GET /jobs`, `GET`/`DELETE /jobs/{id}`, `GET /jobs/{id}/explain`,
-//!   `GET /jobs/{id}/events`.
+//! - [`jobs`]: `POST /jobs`, `POST /jobs/batch`, `GET /jobs`, `GET`/`DELETE /jobs/{id}`,
+//!   `GET /jobs/{id}/explain`, `GET /jobs/{id}/events`.
 //! - [`stats`]: `GET /stats`, `GET /queues`.
 //! - [`job_page`]: cursor paging over the `jobs:index` sorted set.
 //! - [`api_error`]: every failure, its status code and JSON body.

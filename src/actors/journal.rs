@@ -1,9 +1,12 @@
 //! The journal: every actor's one way to append. It checks each request against the job state
 //! machine, commits the requests of concurrent callers together in one round trip (group commit),
-//! and folds what was appended into the live read model.
+//! with the next commit allowed out while one is in Redis, and folds what was appended into the
+//! live read model in log order.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use futures::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -138,6 +141,16 @@ impl Journal {
     }
 }
 
+/// Commits sent to the store and not yet answered. While one is in Redis the next gathers the
+/// callers that arrived meanwhile and goes out behind it, instead of waiting for the first to
+/// return: Redis runs them in order on its one connection, so each sees the one before.
+const IN_FLIGHT: usize = 2;
+
+/// Per job, its lifecycle once the commits in flight are stored, and which commit set it.
+type Overlay = HashMap<Uuid, (JobLifecycle, u64)>;
+
+type StoreOutcome = Result<Vec<Result<Vec<RecordedEvent>, StoreError>>, StoreError>;
+
 async fn commit_loop(
     store: EventStore,
     model: Arc<Mutex<ReadModel>>,
@@ -145,94 +158,151 @@ async fn commit_loop(
     mut pages: Option<mpsc::Sender<Page>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let page = commit(&store, &model, std::mem::take(&mut batch), pages.is_some()).await;
-        if let (Some(writer), Some(page)) = (&pages, page) {
-            if writer.send(page).await.is_err() {
-                tracing::error!(
-                    "projection writer stopped; read models lag the log until the next start"
-                );
-                pages = None;
+    let mut sent = FuturesOrdered::new();
+    let mut overlay = Overlay::new();
+    let mut seq = 0;
+    let mut open = true;
+    while open || !sent.is_empty() {
+        tokio::select! {
+            biased;
+            Some((prepared, outcome)) = sent.next(), if !sent.is_empty() => {
+                let page = finish(&model, prepared, outcome, &mut overlay, pages.is_some());
+                if let (Some(writer), Some(page)) = (&pages, page) {
+                    if writer.send(page).await.is_err() {
+                        tracing::error!("projection writer stopped; read models lag the log \
+                             until the next start");
+                        pages = None;
+                    }
+                }
+            }
+            n = rx.recv_many(&mut batch, MAX_BATCH), if open && sent.len() < IN_FLIGHT => {
+                if n == 0 {
+                    open = false;
+                    continue;
+                }
+                seq += 1;
+                let batch = std::mem::take(&mut batch);
+                let (prepared, requests) = prepare(&model, batch, &mut overlay, seq);
+                let store = store.clone();
+                sent.push_back(async move {
+                    let outcome = if requests.is_empty() {
+                        Ok(Vec::new())
+                    } else {
+                        store.append_batch(requests).await
+                    };
+                    (prepared, outcome)
+                });
             }
         }
     }
 }
 
-/// Commits one batch; returns the read-model writes it calls for when `project`.
-async fn commit(
-    store: &EventStore,
+/// A commit on its way to the store: whom to answer, and with what so far.
+struct Prepared {
+    seq: u64,
+    /// Each caller's results, filled in as they are known.
+    results: Vec<Vec<Option<Appended>>>,
+    replies: Vec<oneshot::Sender<Vec<Appended>>>,
+    /// Which caller's slot each store request answers.
+    stored: Vec<(usize, usize)>,
+}
+
+/// Checks each caller's appends against the job state machine, as it will be once the commits
+/// in flight are stored, and turns the legal ones into store requests.
+fn prepare(
     model: &Mutex<ReadModel>,
     batch: Vec<Pending>,
+    overlay: &mut Overlay,
+    seq: u64,
+) -> (Prepared, Vec<AppendRequest>) {
+    let mut prepared = Prepared {
+        seq,
+        results: Vec::with_capacity(batch.len()),
+        replies: Vec::with_capacity(batch.len()),
+        stored: Vec::with_capacity(batch.len()),
+    };
+    let mut requests = Vec::with_capacity(batch.len());
+    let model = model.lock().unwrap_or_else(|e| e.into_inner());
+    for (caller, p) in batch.into_iter().enumerate() {
+        let mut slots = Vec::with_capacity(p.appends.len());
+        for (slot, a) in p.appends.into_iter().enumerate() {
+            // Later requests for the same job see the earlier ones' effects.
+            let start = overlay
+                .get(&a.job_id)
+                .map(|&(lifecycle, _)| lifecycle)
+                .or_else(|| model.job(&a.job_id).map(|j| j.lifecycle))
+                .unwrap_or_default();
+            match a.events.iter().try_fold(start, |s, e| s.next(e)) {
+                Ok(end) => {
+                    overlay.insert(a.job_id, (end, seq));
+                    requests.push(AppendRequest {
+                        job_id: a.job_id,
+                        expected_version: start.version,
+                        events: a.events,
+                        correlation_id: a.correlation_id,
+                        causation_id: None,
+                    });
+                    prepared.stored.push((caller, slot));
+                    slots.push(None);
+                }
+                Err(e) => slots.push(Some(Err(e.into()))),
+            }
+        }
+        prepared.results.push(slots);
+        prepared.replies.push(p.reply);
+    }
+    (prepared, requests)
+}
+
+/// Folds a stored commit into the model and answers its callers; returns the read-model writes
+/// it calls for when `project`. A commit that failed leaves the model as it was, and the
+/// commits sent behind it fail their version checks in the store.
+fn finish(
+    model: &Mutex<ReadModel>,
+    prepared: Prepared,
+    outcome: StoreOutcome,
+    overlay: &mut Overlay,
     project: bool,
 ) -> Option<Page> {
-    // Each caller's results, filled in as they are known; `stored` says which slot each store
-    // request answers.
-    let mut results: Vec<Vec<Option<Appended>>> = Vec::with_capacity(batch.len());
-    let mut replies = Vec::with_capacity(batch.len());
-    let mut requests = Vec::with_capacity(batch.len());
-    let mut stored = Vec::with_capacity(batch.len());
-    {
-        let model = model.lock().unwrap_or_else(|e| e.into_inner());
-        // Later requests for the same job in this batch see the earlier ones' effects.
-        let mut in_batch: std::collections::HashMap<Uuid, JobLifecycle> = Default::default();
-        for (caller, p) in batch.into_iter().enumerate() {
-            let mut slots = Vec::with_capacity(p.appends.len());
-            for (slot, a) in p.appends.into_iter().enumerate() {
-                let start = in_batch
-                    .get(&a.job_id)
-                    .copied()
-                    .or_else(|| model.job(&a.job_id).map(|j| j.lifecycle))
-                    .unwrap_or_default();
-                match a.events.iter().try_fold(start, |s, e| s.next(e)) {
-                    Ok(end) => {
-                        in_batch.insert(a.job_id, end);
-                        requests.push(AppendRequest {
-                            job_id: a.job_id,
-                            expected_version: start.version,
-                            events: a.events,
-                            correlation_id: a.correlation_id,
-                            causation_id: None,
-                        });
-                        stored.push((caller, slot));
-                        slots.push(None);
-                    }
-                    Err(e) => slots.push(Some(Err(e.into()))),
-                }
-            }
-            results.push(slots);
-            replies.push(p.reply);
-        }
-    }
+    let Prepared {
+        seq,
+        mut results,
+        replies,
+        stored,
+    } = prepared;
     let mut page = None;
-    if !requests.is_empty() {
-        match store.append_batch(requests).await {
-            Ok(outcomes) => {
-                let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
-                let mut effects = Vec::new();
-                for (outcome, (caller, slot)) in outcomes.into_iter().zip(stored) {
-                    let outcome = outcome.map_err(JournalError::from).inspect(|recorded| {
-                        for r in recorded {
-                            if let Err(a) = model.apply(r.clone(), &mut effects) {
-                                tracing::error!(problem = %a.problem, "journal fold refused an appended event");
-                            }
+    let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
+    match outcome {
+        Ok(outcomes) => {
+            let mut effects = Vec::new();
+            for (outcome, &(caller, slot)) in outcomes.into_iter().zip(&stored) {
+                let outcome = outcome.map_err(JournalError::from).inspect(|recorded| {
+                    for r in recorded {
+                        if let Err(a) = model.apply(r.clone(), &mut effects) {
+                            tracing::error!(problem = %a.problem, "journal fold refused an appended event");
                         }
-                    });
-                    results[caller][slot] = Some(outcome);
-                }
-                page = project.then(|| Page::gather(&model, &effects));
+                    }
+                });
+                results[caller][slot] = Some(outcome);
             }
-            Err(e) => {
-                let message = crate::projections::error_chain(&e);
-                for (caller, slot) in stored {
-                    results[caller][slot] = Some(Err(if e.is_unavailable() {
-                        JournalError::Unavailable(message.clone())
-                    } else {
-                        JournalError::Failed(message.clone())
-                    }));
-                }
+            if project && !stored.is_empty() {
+                page = Some(Page::gather(&model, &effects));
+            }
+        }
+        Err(e) => {
+            let message = crate::projections::error_chain(&e);
+            for &(caller, slot) in &stored {
+                results[caller][slot] = Some(Err(if e.is_unavailable() {
+                    JournalError::Unavailable(message.clone())
+                } else {
+                    JournalError::Failed(message.clone())
+                }));
             }
         }
     }
+    // What this commit set is in the model now (or never will be); later commits' entries stay.
+    overlay.retain(|_, &mut (_, set_by)| set_by != seq);
+    drop(model);
     for (slots, reply) in results.into_iter().zip(replies) {
         let answers = slots
             .into_iter()

@@ -4,6 +4,7 @@ mod support;
 
 mod events_golden;
 mod http;
+mod journal;
 mod projections;
 mod replay_cli;
 mod restart;

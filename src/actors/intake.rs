@@ -190,6 +190,7 @@ impl Intake {
             }
         }
         let mut answers = Vec::with_capacity(valid.len());
+        let mut owners = Vec::new();
         let mut fresh = Vec::new();
         let mut keys = Vec::new();
         let mut first_of: HashMap<String, usize> = HashMap::new();
@@ -207,6 +208,7 @@ impl Intake {
                         continue;
                     }
                     if let Some(running) = self.in_flight.get(k) {
+                        owners.push(running.clone());
                         answers.push(Answer::Await(running.clone()));
                         continue;
                     }
@@ -246,6 +248,12 @@ impl Intake {
         let ahead = self.submitting;
         self.submitting += count;
         let appended: Shared<BoxFuture<'static, Result<Vec<Uuid>, Rejection>>> = async move {
+            // A job whose key another submission is still storing is that submission's job: if
+            // it fails, this one fails before storing any job of its own, so the client can send
+            // it all again without creating the others twice.
+            for owner in owners {
+                owner.await?;
+            }
             if count == 0 {
                 return Ok(Vec::new());
             }

@@ -16,13 +16,14 @@ use carbonq::actors::scheduler::ReleaseMode;
 use carbonq::actors::services::Services;
 use carbonq::actors::worker::{RetryPolicy, RunDefaults};
 use carbonq::actors::{Orchestrator, SystemConfig};
-use carbonq::clock::SystemClock;
+use carbonq::clock::{ManualClock, SharedClock, SystemClock};
+use carbonq::events::sample::one_of_each;
 use carbonq::grid::GridSignal;
 use carbonq::http::{routes, AppState, BatchLimits};
 use carbonq::ids::IdGen;
 use carbonq::policy::Policy;
 use carbonq::projections::ReadModel;
-use carbonq::store::{Bound, EventStore, RedisStore};
+use carbonq::store::{AppendRequest, Bound, EventStore, RedisStore};
 use chrono::{TimeDelta, Utc};
 use insta::internals::Content;
 use serde_json::{json, Value};
@@ -58,6 +59,16 @@ impl TestApi {
 
     /// Everything running, with intake answering busy once `max_pending` jobs wait in PENDING.
     async fn start_limited(project: bool, max_pending: usize) -> TestApi {
+        Self::start_on(project, max_pending, Arc::new(SystemClock), IdGen::Random).await
+    }
+
+    /// Everything running, on this clock and these job ids.
+    async fn start_on(
+        project: bool,
+        max_pending: usize,
+        clock: SharedClock,
+        ids: IdGen,
+    ) -> TestApi {
         let server = TestRedis::start();
         let store = redis_store(&server).await;
         // As `carbonq serve` does it: the journal hands each batch to the projection writer.
@@ -78,8 +89,8 @@ impl TestApi {
             .expect("policy loads");
         let svc = Services {
             journal,
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(IdGen::Random),
+            clock,
+            ids: Arc::new(ids),
             grid: Arc::new(GridSignal::Fixed(300.0)),
             policy: Arc::new(RwLock::new(Arc::new(policy))),
         };
@@ -506,6 +517,53 @@ fn submit_batch(jobs: &[Value]) -> TestRequest {
     TestRequest::post()
         .uri("/jobs/batch")
         .set_json(json!({ "jobs": jobs }))
+}
+
+/// A batch holding a key that another submission is still storing is answered by that
+/// submission. When it fails, the batch fails before storing any job of its own, so the client
+/// can send the whole batch again without creating its other jobs twice.
+#[actix_web::test]
+async fn a_batch_stores_nothing_when_a_submission_it_waits_on_fails() {
+    const SEED: u64 = 11;
+    let now = Utc::now();
+    let api = TestApi::start_on(
+        true,
+        1000,
+        Arc::new(ManualClock::at(now)),
+        IdGen::seeded(SEED),
+    )
+    .await;
+    // The first job id the intake draws is already in the log, written behind the journal's
+    // back: storing the first submission conflicts.
+    let taken = IdGen::seeded(SEED).next(now);
+    EventStore::Redis(api.store.clone())
+        .append(AppendRequest {
+            job_id: taken,
+            expected_version: 0,
+            events: one_of_each().into_iter().take(1).collect(),
+            correlation_id: taken,
+            causation_id: None,
+        })
+        .await
+        .expect("written behind the journal's back");
+    let app = test::init_service(api.app()).await;
+    let keyed = json!({ "type": "etl", "idempotency_key": "nightly-44" });
+    let batch = [
+        keyed.clone(),
+        json!({ "type": "train", "urgency": "critical" }),
+    ];
+    // Both reach the intake together: the batch finds the key in flight.
+    let (first, batched) = tokio::join!(
+        send(&app, submit(&keyed).to_request()),
+        send(&app, submit_batch(&batch).to_request())
+    );
+    assert_eq!(first.status, 500, "{first:?}");
+    assert_eq!(batched.status, 500, "{batched:?}");
+    assert_eq!(
+        api.submissions_in_log().await,
+        1,
+        "only the one written behind its back"
+    );
 }
 
 #[actix_web::test]

@@ -32,16 +32,23 @@ redis_cpu() {
     awk -F: '/^used_cpu_(user|sys):/ { t += $2 } END { printf "%.6f", t }'
 }
 
+# CPU seconds a process has used so far (user + system).
+proc_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.6f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
 # Waits for the server on port $1 to answer, then drives it: $2 = END_TO_END (false: intake
-# only), $3 = output file, $4 = the name the figures are printed under; BATCH (1) jobs per
-# request, IN_FLIGHT (50) requests at once.
+# only), $3 = output file, $4 = the name the figures are printed under, $5 = the server's pid
+# (its CPU per job is printed too); BATCH (1) jobs per request, IN_FLIGHT (50) requests at once.
 drive() {
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/health" >/dev/null 2>&1 && break; sleep 0.1; done
-  local before
+  local before server_before
   before=$(redis_cpu)
+  server_before=$(proc_cpu "$5")
   CARBONQ_URL="http://127.0.0.1:$1" JOBS=$JOBS IN_FLIGHT=${IN_FLIGHT:-50} BATCH=${BATCH:-1} END_TO_END=$2 \
     target/release/examples/intake_load | sed "s/^carbonq/$4/" | tee "$3"
   python3 -c "print(f'$4 redis cpu: {($(redis_cpu) - $before) / $JOBS * 1e6:.1f} us/job')" | tee -a "$3"
+  python3 -c "print(f'$4 server cpu: {($(proc_cpu "$5") - $server_before) / $JOBS * 1e6:.1f} us/job')" | tee -a "$3"
 }
 
 # carbonq serve on a fresh namespace: $1 = FAST workers, $2 = ECO workers, $3 = output file,
@@ -54,7 +61,7 @@ carbonq_round() {
   CARBONQ__GRID__SIGNAL=fixed CARBONQ__LOG__LEVEL=warn \
     target/release/carbonq serve --redis "redis://127.0.0.1:$redis_port" --bind "127.0.0.1:$http_port" &
   local server=$!
-  drive "$http_port" "$4" "$3" carbonq
+  drive "$http_port" "$4" "$3" carbonq "$server"
   kill -TERM "$server"; wait "$server" || true
 }
 
@@ -65,7 +72,7 @@ http_floor_round() {
   http_port=$(free_port)
   BIND="127.0.0.1:$http_port" target/release/examples/http_floor >/dev/null &
   local server=$!
-  drive "$http_port" false "$1" "http floor"
+  drive "$http_port" false "$1" "http floor" "$server"
   kill "$server"; wait "$server" 2>/dev/null || true
 }
 
@@ -102,7 +109,9 @@ for r in range(1, rounds + 1):
                  cq_batch, cq_batch / bq_e2e,
                  num(f"{work}/carbonq-intake.{r}", cpu), num(f"{work}/carbonq-batch.{r}", cpu),
                  num(f"{work}/bullmq-cost.{r}", r"add\(\) x50: .*Redis CPU ([\d.]+) us/job"),
-                 num(f"{work}/bullmq-cost.{r}", r"end to end: .*Redis CPU ([\d.]+) us/job")))
+                 num(f"{work}/bullmq-cost.{r}", r"end to end: .*Redis CPU ([\d.]+) us/job"),
+                 num(f"{work}/carbonq-intake.{r}", r"server cpu: ([\d.]+) us/job"),
+                 num(f"{work}/carbonq-batch.{r}", r"server cpu: ([\d.]+) us/job")))
 med = [statistics.median(c) for c in zip(*rows)]
 print(f"\nmedian of {rounds} rounds, same Redis, same run:")
 print(f"intake  carbonq {med[0]:>9,.0f}/s  BullMQ add() x50 {med[1]:>9,.0f}/s  ratio {med[2]:.2f}  (no workers running)")
@@ -112,4 +121,5 @@ print(f"e2e     carbonq {med[3]:>9,.0f}/s  BullMQ           {med[4]:>9,.0f}/s  r
 print(f"e2e     carbonq {med[8]:>9,.0f}/s  BullMQ           {med[4]:>9,.0f}/s  ratio {med[9]:.2f}  (POST /jobs/batch of 1000 vs addBulk(1000))")
 print(f"Redis CPU per job: intake carbonq {med[10]:.0f} us, BullMQ add() {med[12]:.0f} us; "
       f"end to end carbonq (batches) {med[11]:.0f} us, BullMQ {med[13]:.0f} us")
+print(f"carbonq server CPU per job: intake {med[14]:.0f} us, end to end (batches) {med[15]:.0f} us")
 PY

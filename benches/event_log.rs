@@ -16,7 +16,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// The tests' private Redis; the bench needs only `start` and `url`, not the restart the tests use.
 #[path = "../tests/it/support/redis.rs"]
+#[allow(dead_code)]
 mod private_redis;
 
 use std::sync::Arc;

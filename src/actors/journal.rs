@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -109,17 +110,12 @@ impl Journal {
         events: Vec<JobEvent>,
         correlation_id: Uuid,
     ) -> Result<Vec<RecordedEvent>, JournalError> {
-        let appended = self
-            .append_all(vec![JobAppend {
-                job_id,
-                events,
-                correlation_id,
-            }])
-            .await;
-        appended
-            .into_iter()
-            .next()
-            .unwrap_or(Err(JournalError::Closed))
+        let appends = vec![JobAppend {
+            job_id,
+            events,
+            correlation_id,
+        }];
+        first(self.append_all(appends).await)
     }
 
     /// Appends several jobs' events in one store call: one result per append, in order. Each
@@ -135,10 +131,54 @@ impl Journal {
         }
     }
 
+    /// As [`Journal::append_all`], but while the store is unreachable it waits and tries again
+    /// (from 100 ms, doubling up to 5 s) instead of failing: for an actor that has taken a job
+    /// off a queue and has no client to hand the failure back to, so that the job is neither
+    /// lost nor stuck between queues while Redis is away.
+    pub async fn append_all_patiently(&self, appends: Vec<JobAppend>) -> Vec<Appended> {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let results = self.append_all(appends.clone()).await;
+            let unreachable = results.iter().find_map(|r| match r {
+                Err(JournalError::Unavailable(e)) => Some(e),
+                _ => None,
+            });
+            let Some(e) = unreachable else {
+                return results;
+            };
+            tracing::warn!(error = %e, retry_in = ?wait, "event store unreachable; appending again");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// As [`Journal::append`], patiently (see [`Journal::append_all_patiently`]).
+    pub async fn append_patiently(
+        &self,
+        job_id: Uuid,
+        events: Vec<JobEvent>,
+        correlation_id: Uuid,
+    ) -> Appended {
+        let appends = vec![JobAppend {
+            job_id,
+            events,
+            correlation_id,
+        }];
+        first(self.append_all_patiently(appends).await)
+    }
+
     /// The live read model (hold the guard briefly).
     pub fn model(&self) -> MutexGuard<'_, ReadModel> {
         self.model.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The one result of a one-append call.
+fn first(results: Vec<Appended>) -> Appended {
+    results
+        .into_iter()
+        .next()
+        .unwrap_or(Err(JournalError::Closed))
 }
 
 /// Commits sent to the store and not yet answered. While one is in Redis the next gathers the

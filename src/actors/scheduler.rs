@@ -150,7 +150,7 @@ impl Scheduler {
                     },
                 );
                 Some(async move {
-                    match svc.journal.append(job, events, job).await {
+                    match svc.journal.append_patiently(job, events, job).await {
                         Ok(_) => enqueue(&queue, job, due).await,
                         Err(e) => tracing::warn!(%job, error = %e, "release not recorded"),
                     }
@@ -254,7 +254,7 @@ impl Scheduler {
 /// Appends a deferral and, once it is in the log, holds the job until its release time.
 async fn record_hold(svc: Services, deferred: Addr<DeferredQueue>, event: JobEvent, hold: Hold) {
     let job = hold.job;
-    match svc.journal.append(job, vec![event], job).await {
+    match svc.journal.append_patiently(job, vec![event], job).await {
         Ok(_) => {
             let _ = deferred.send(hold).await;
         }
@@ -349,7 +349,7 @@ impl Scheduler {
                 let due = due_time(&spec, now);
                 Box::pin(async move {
                     let event = JobEvent::Scheduled(JobScheduled { pool, decision });
-                    match svc.journal.append(job, vec![event], job).await {
+                    match svc.journal.append_patiently(job, vec![event], job).await {
                         Ok(_) => enqueue(&queue, job, due).await,
                         Err(e) => tracing::warn!(%job, error = %e, "decision not recorded"),
                     }

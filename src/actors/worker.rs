@@ -166,20 +166,8 @@ impl RunLoop {
 
     /// Appends, in one store call, retrying while the store is away: an outcome must not be lost.
     async fn record(&self, appends: Vec<JobAppend>) -> Vec<Result<(), JournalError>> {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            let results = self.svc.journal.append_all(appends.clone()).await;
-            if let Some(Err(JournalError::Unavailable(e))) = results
-                .iter()
-                .find(|r| matches!(r, Err(JournalError::Unavailable(_))))
-            {
-                tracing::warn!(worker = %self.name, error = %e, "store away; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
-                continue;
-            }
-            return results.into_iter().map(|r| r.map(|_| ())).collect();
-        }
+        let results = self.svc.journal.append_all_patiently(appends).await;
+        results.into_iter().map(|r| r.map(|_| ())).collect()
     }
 
     /// Appends a finished attempt's outcome and the next job's start together; whether the

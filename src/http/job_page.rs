@@ -9,10 +9,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use redis::aio::MultiplexedConnection;
 use uuid::Uuid;
 
-use crate::store::{KeySpace, StoreError};
+use crate::store::{Connection, KeySpace, StoreError};
 
 /// Jobs per page when the client names no limit.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -56,7 +55,7 @@ impl FromStr for JobCursor {
 
 /// Up to `limit` index positions after `after`, and where the next page starts (`None`: last).
 pub async fn read_page(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     keys: &KeySpace,
     after: Option<JobCursor>,
     limit: usize,
@@ -115,7 +114,7 @@ pub async fn read_page(
 
 /// The hashes of `jobs`, in order, in one pipeline; a missing hash reads as an empty map.
 pub async fn read_hashes(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     keys: &KeySpace,
     jobs: &[Uuid],
 ) -> Result<Vec<BTreeMap<String, String>>, StoreError> {

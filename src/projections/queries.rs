@@ -2,12 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::store::keys::{KeySpace, QueueName};
-use crate::store::StoreError;
+use crate::store::{Connection, StoreError};
 
 /// One queue's depth and the job a worker would take next.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,7 +23,7 @@ pub struct QueueReport {
 
 /// Depth and head of each of the four queues, in one round trip.
 pub async fn queues(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     keys: &KeySpace,
 ) -> Result<Vec<QueueReport>, StoreError> {
     let mut pipe = redis::pipe();
@@ -114,10 +113,7 @@ pub struct Sustainability {
 }
 
 /// Reads the `/stats` document: one `HGETALL` and four lengths.
-pub async fn stats(
-    conn: &mut MultiplexedConnection,
-    keys: &KeySpace,
-) -> Result<StatsReport, StoreError> {
+pub async fn stats(conn: &mut Connection, keys: &KeySpace) -> Result<StatsReport, StoreError> {
     let mut pipe = redis::pipe();
     pipe.hgetall(keys.stats());
     for q in [QueueName::Pending, QueueName::Fast, QueueName::Eco] {
@@ -168,7 +164,7 @@ pub async fn stats(
 
 /// A job's hash, or `None` when there is no such job.
 pub async fn job_hash(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     keys: &KeySpace,
     id: &Uuid,
 ) -> Result<Option<BTreeMap<String, String>>, StoreError> {

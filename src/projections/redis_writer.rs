@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
-use redis::aio::MultiplexedConnection;
 use redis::Pipeline;
 use rustc_hash::FxHashMap;
 use uuid::Uuid;
@@ -12,7 +11,7 @@ use uuid::Uuid;
 use super::{Effect, FieldGroups, JobFields, ReadModel};
 use crate::events::StreamId;
 use crate::store::keys::{KeySpace, QueueName};
-use crate::store::StoreError;
+use crate::store::{Connection, StoreError};
 
 /// Jobs per pipeline when writing or reading a whole model.
 const CHUNK: usize = 2_000;
@@ -230,7 +229,7 @@ impl QueueOps {
 /// Writes one page, with the counters and the checkpoint, as one transaction: a crash leaves
 /// either none or all of the page applied.
 pub async fn write_page(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     keys: &KeySpace,
     page: &Page,
 ) -> Result<(), StoreError> {
@@ -265,7 +264,7 @@ pub async fn write_page(
 /// Replaces every read model under `keys` with `model`, in pipelined chunks (for rebuilds into a
 /// fresh namespace; not atomic).
 pub async fn write_all(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     keys: &KeySpace,
     model: &ReadModel,
 ) -> Result<(), StoreError> {
@@ -312,7 +311,7 @@ pub async fn write_all(
 
 /// Deletes every read-model key under `keys` that `model` would have written.
 pub async fn delete_all(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     keys: &KeySpace,
     model: &ReadModel,
 ) -> Result<(), StoreError> {
@@ -392,7 +391,7 @@ fn key_list(keys: &KeySpace, jobs: &[Uuid]) -> Vec<(String, String, &'static str
 }
 
 async fn read_keys(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     list: &[(String, String, &'static str)],
 ) -> Result<Vec<KeyContent>, StoreError> {
     let mut out = Vec::with_capacity(list.len());
@@ -419,7 +418,7 @@ async fn read_keys(
 
 /// Compares the read models of two namespaces key by key, for the union of their jobs.
 pub async fn diff(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     live: &KeySpace,
     rebuilt: &KeySpace,
     jobs: &[Uuid],

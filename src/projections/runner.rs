@@ -11,14 +11,12 @@
 
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-
 use super::redis_writer::{write_all, write_page, Page};
 use super::{Anomaly, ReadModel};
 use chrono::{DateTime, Utc};
 
 use crate::events::{RecordedEvent, StreamId};
-use crate::store::{Bound, EventStore, KeySpace, RedisStore, StoreError};
+use crate::store::{Bound, Connection, EventStore, KeySpace, RedisStore, StoreError};
 
 /// Entries folded per page.
 pub const PAGE: usize = 1_000;
@@ -27,7 +25,7 @@ pub const PAGE: usize = 1_000;
 pub struct ProjectionRunner {
     store: EventStore,
     keys: KeySpace,
-    conn: MultiplexedConnection,
+    conn: Connection,
     model: ReadModel,
     page_size: usize,
 }
@@ -128,7 +126,7 @@ const MAX_MERGED: usize = 8 * PAGE;
 /// Writes the pages the journal sends, in order; pages that queue up while one is being written
 /// are merged and written together.
 pub struct PageWriter {
-    conn: MultiplexedConnection,
+    conn: Connection,
     keys: KeySpace,
 }
 

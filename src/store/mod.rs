@@ -21,7 +21,7 @@ use crate::ids::IdGen;
 pub use entry::EntryError;
 pub use keys::KeySpace;
 pub use memory_store::MemoryStore;
-pub use redis_store::{connect, RedisStore};
+pub use redis_store::{connect, Connection, RedisStore};
 
 /// Events for one job, to be appended only if the job is still at `expected_version`.
 #[derive(Debug, Clone)]
@@ -84,6 +84,8 @@ impl StoreError {
                     || e.is_connection_dropped()
                     || e.is_timeout()
                     || e.is_unrecoverable_error()
+                    // Redis is back but still reading its data from disk.
+                    || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
             }
             _ => false,
         }

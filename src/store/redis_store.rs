@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Client, Script, Value};
 use uuid::Uuid;
 
@@ -15,18 +15,28 @@ use crate::events::{encode, EventMeta, RecordedEvent, StreamId};
 /// How long connecting may take before Redis counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The connection every task shares: multiplexed (commands from many tasks share one socket),
+/// and made anew when Redis goes away and comes back. The command that finds the connection
+/// lost fails (the caller sees Redis as unavailable); the next ones use the new connection.
+pub type Connection = ConnectionManager;
+
+/// Attempts to connect, after the first, before a command that needs a connection fails; the
+/// next command starts over. Few, so that an unreachable Redis is reported within a second.
+const CONNECT_RETRIES: usize = 2;
+
 /// Connects to Redis, turning failure into [`StoreError::Unavailable`] naming the URL.
-pub async fn connect(url: &str) -> Result<(Client, MultiplexedConnection), StoreError> {
+pub async fn connect(url: &str) -> Result<(Client, Connection), StoreError> {
     let unavailable = |source| StoreError::Unavailable {
         url: redact(url),
         source,
     };
     let client = Client::open(url).map_err(unavailable)?;
-    let config = AsyncConnectionConfig::new()
+    let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(Duration::from_secs(30)));
-    let conn = client
-        .get_multiplexed_async_connection_with_config(&config)
+        .set_response_timeout(Some(Duration::from_secs(30)))
+        .set_number_of_retries(CONNECT_RETRIES)
+        .set_max_delay(Duration::from_millis(500));
+    let conn = ConnectionManager::new_with_config(client.clone(), config)
         .await
         .map_err(unavailable)?;
     Ok((client, conn))
@@ -51,7 +61,7 @@ fn append_script() -> &'static Script {
 #[derive(Clone)]
 pub struct RedisStore {
     client: Arc<Client>,
-    conn: MultiplexedConnection,
+    conn: Connection,
     keys: Arc<KeySpace>,
     stamper: Stamper,
 }
@@ -81,8 +91,8 @@ impl RedisStore {
         &self.keys
     }
 
-    /// A clone of the shared multiplexed connection.
-    pub fn connection(&self) -> MultiplexedConnection {
+    /// A clone of the shared connection.
+    pub fn connection(&self) -> Connection {
         self.conn.clone()
     }
 

@@ -59,17 +59,25 @@ impl TestApi {
 
     /// Everything running, with intake answering busy once `max_pending` jobs wait in PENDING.
     async fn start_limited(project: bool, max_pending: usize) -> TestApi {
-        Self::start_on(project, max_pending, Arc::new(SystemClock), IdGen::Random).await
+        let server = TestRedis::start();
+        Self::start_on(
+            server,
+            project,
+            max_pending,
+            Arc::new(SystemClock),
+            IdGen::Random,
+        )
+        .await
     }
 
-    /// Everything running, on this clock and these job ids.
+    /// Everything running on `server`, on this clock and these job ids.
     async fn start_on(
+        server: TestRedis,
         project: bool,
         max_pending: usize,
         clock: SharedClock,
         ids: IdGen,
     ) -> TestApi {
-        let server = TestRedis::start();
         let store = redis_store(&server).await;
         // As `carbonq serve` does it: the journal hands each batch to the projection writer.
         let projected = if project {
@@ -163,6 +171,11 @@ impl TestApi {
                     .is_ok_and(|r| r.event.type_name() == "JobSubmitted")
             })
             .count()
+    }
+
+    /// Restarts the Redis server, keeping its data (it must have been started durable).
+    fn restart_redis(&mut self) {
+        self.redis.as_mut().expect("redis is running").restart();
     }
 
     /// Kills the Redis server.
@@ -526,13 +539,8 @@ fn submit_batch(jobs: &[Value]) -> TestRequest {
 async fn a_batch_stores_nothing_when_a_submission_it_waits_on_fails() {
     const SEED: u64 = 11;
     let now = Utc::now();
-    let api = TestApi::start_on(
-        true,
-        1000,
-        Arc::new(ManualClock::at(now)),
-        IdGen::seeded(SEED),
-    )
-    .await;
+    let clock = Arc::new(ManualClock::at(now));
+    let api = TestApi::start_on(TestRedis::start(), true, 1000, clock, IdGen::seeded(SEED)).await;
     // The first job id the intake draws is already in the log, written behind the journal's
     // back: storing the first submission conflicts.
     let taken = IdGen::seeded(SEED).next(now);
@@ -863,6 +871,37 @@ async fn concurrent_submissions_cannot_all_slip_past_the_pending_limit() {
     // Submissions in flight count against the limit, so not all twenty pass the check.
     assert!((1..20).contains(&accepted), "{accepted} accepted");
     assert_eq!(api.submissions_in_log().await, accepted);
+}
+
+/// Redis restarting (its data kept) costs the requests that meet it a 503; then the service
+/// carries on without a restart of its own: it connects again, accepts and runs new jobs, and
+/// keeps the read models up to date.
+#[actix_web::test]
+async fn after_redis_restarts_the_service_connects_again_and_carries_on() {
+    let server = TestRedis::start_durable();
+    let mut api = TestApi::start_on(server, true, 1000, Arc::new(SystemClock), IdGen::Random).await;
+    let app = test::init_service(api.app()).await;
+    let job = json!({ "type": "etl", "urgency": "critical" });
+    let before = send(&app, submit(&job).to_request()).await;
+    assert_eq!(before.status, 200, "{before:?}");
+    let id = job_id_of(&before.body);
+    let done = |b: &Value| b["status"] == "DONE";
+    wait_for(&app, &format!("/jobs/{id}"), |r| r.to_request(), done).await;
+
+    api.restart_redis();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let reply = send(&app, submit(&job).to_request()).await;
+        if reply.status == 200 {
+            break reply;
+        }
+        assert_eq!(reply.status, 503, "{reply:?}");
+        assert!(Instant::now() < deadline, "never accepted again: {reply:?}");
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    let id = job_id_of(&after.body);
+    wait_for(&app, &format!("/jobs/{id}"), |r| r.to_request(), done).await;
+    assert_eq!(api.submissions_in_log().await, 2);
 }
 
 #[actix_web::test]

@@ -1,6 +1,8 @@
 //! The journal's group commit against a private Redis, where a commit is still in flight when
 //! the next one is prepared.
 
+use std::time::Duration;
+
 use carbonq::actors::journal::Journal;
 use carbonq::events::sample::one_of_each;
 use carbonq::events::JobEvent;
@@ -50,4 +52,33 @@ async fn a_job_s_next_event_is_checked_against_the_commit_still_in_flight() {
         let model = journal.model();
         assert_eq!(model.job(&job(n)).map(|v| v.lifecycle.version), Some(2));
     }
+}
+
+/// An actor that has taken a job off a queue appends patiently: while Redis is down the append
+/// waits and tries again, and it is stored once Redis is back.
+#[tokio::test]
+async fn a_patient_append_waits_for_redis_to_come_back() {
+    let mut redis = TestRedis::start_durable();
+    let store = EventStore::Redis(redis_store(&redis).await);
+    let journal = Journal::start(store.clone(), ReadModel::default());
+    redis.stop();
+    let submitted = one_of_each().swap_remove(0);
+    let waiting = tokio::spawn({
+        let journal = journal.clone();
+        async move {
+            journal
+                .append_patiently(job(1), vec![submitted], job(1))
+                .await
+        }
+    });
+    // Time to meet the outage: a plain append has given up by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "{:?}", waiting.await);
+    redis.start_again();
+    let stored = waiting
+        .await
+        .expect("task")
+        .expect("stored once Redis is back");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(store.job_version(job(1)).await.unwrap(), 1);
 }

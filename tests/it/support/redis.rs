@@ -1,6 +1,6 @@
 //! A private `redis-server` child per test, on a Unix socket in a temp dir, killed on drop.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,52 +10,91 @@ use tempfile::TempDir;
 pub struct TestRedis {
     child: Child,
     socket: PathBuf,
-    _dir: TempDir,
+    durable: bool,
+    dir: TempDir,
 }
 
 impl TestRedis {
-    /// Starts `redis-server` (or `$REDIS_SERVER_BIN`) and waits until it answers.
+    /// Starts `redis-server` (or `$REDIS_SERVER_BIN`) keeping nothing on disk, and waits until
+    /// it answers.
     pub fn start() -> TestRedis {
+        Self::start_keeping(false)
+    }
+
+    /// As [`TestRedis::start`], with an append-only file, so that [`TestRedis::restart`] keeps
+    /// the data.
+    pub fn start_durable() -> TestRedis {
+        Self::start_keeping(true)
+    }
+
+    fn start_keeping(durable: bool) -> TestRedis {
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("redis.sock");
-        let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&bin)
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .args([
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin} (install redis-server): {e}"));
+        let child = spawn(&socket, dir.path(), durable);
         let redis = TestRedis {
             child,
             socket,
-            _dir: dir,
+            durable,
+            dir,
         };
-        // Poll until the server is up: start-up only, never a sleep to wait for behaviour.
+        redis.wait_until_up();
+        redis
+    }
+
+    /// Shuts the server down as an operator would (`SIGTERM`: it writes its data out) and starts
+    /// it again on the same socket and directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Shuts the server down as an operator would (`SIGTERM`: it writes its data out).
+    pub fn stop(&mut self) {
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(stopped.success(), "redis-server would not stop");
+        self.child.wait().expect("redis-server exits");
+    }
+
+    /// Starts the server again after [`TestRedis::stop`], on the same socket and directory.
+    pub fn start_again(&mut self) {
+        self.child = spawn(&self.socket, self.dir.path(), self.durable);
+        self.wait_until_up();
+    }
+
+    /// Polls until the server is up: start-up only, never a sleep to wait for behaviour.
+    fn wait_until_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !redis.socket.exists()
-            || std::os::unix::net::UnixStream::connect(&redis.socket).is_err()
+        while !self.socket.exists()
+            || std::os::unix::net::UnixStream::connect(&self.socket).is_err()
         {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(5));
         }
-        redis
     }
 
     /// The `unix://` URL of this server.
     pub fn url(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
+}
+
+/// `redis-server` on `socket` with its files in `dir`.
+fn spawn(socket: &Path, dir: &Path, durable: bool) -> Child {
+    let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+    Command::new(&bin)
+        .args(["--port", "0", "--unixsocket"])
+        .arg(socket)
+        .args(["--unixsocketperm", "700", "--save", "", "--appendonly"])
+        .arg(if durable { "yes" } else { "no" })
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin} (install redis-server): {e}"))
 }
 
 impl Drop for TestRedis {

@@ -56,10 +56,22 @@ struct Pending {
     reply: oneshot::Sender<Vec<Appended>>,
 }
 
+/// What a caller asks of the commit task.
+enum Request {
+    /// Appends to commit.
+    Append(Pending),
+    /// Fold into the model what the log holds for a job beyond what the model knows, and answer
+    /// those events.
+    CatchUp {
+        job: Uuid,
+        reply: oneshot::Sender<Appended>,
+    },
+}
+
 /// A cloneable handle to the group-commit task and the live read model.
 #[derive(Clone)]
 pub struct Journal {
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<Request>,
     model: Arc<Mutex<ReadModel>>,
 }
 
@@ -124,7 +136,11 @@ impl Journal {
     pub async fn append_all(&self, appends: Vec<JobAppend>) -> Vec<Appended> {
         let count = appends.len();
         let (reply, rx) = oneshot::channel();
-        let sent = self.tx.send(Pending { appends, reply }).await.is_ok();
+        let sent = self
+            .tx
+            .send(Request::Append(Pending { appends, reply }))
+            .await
+            .is_ok();
         match (sent, rx.await) {
             (true, Ok(results)) => results,
             _ => (0..count).map(|_| Err(JournalError::Closed)).collect(),
@@ -137,19 +153,44 @@ impl Journal {
     /// lost nor stuck between queues while Redis is away.
     pub async fn append_all_patiently(&self, appends: Vec<JobAppend>) -> Vec<Appended> {
         let mut wait = Duration::from_millis(100);
-        loop {
+        let mut results = loop {
             let results = self.append_all(appends.clone()).await;
             let unreachable = results.iter().find_map(|r| match r {
                 Err(JournalError::Unavailable(e)) => Some(e),
                 _ => None,
             });
             let Some(e) = unreachable else {
-                return results;
+                break results;
             };
             tracing::warn!(error = %e, retry_in = ?wait, "event store unreachable; appending again");
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
+        };
+        // Redis may have stored an attempt and gone away before answering: the log then holds
+        // these very events where the model expected none, and the next attempt conflicts with
+        // them. Those are adopted as this append's, not reported as lost.
+        for (result, append) in results.iter_mut().zip(&appends) {
+            if let Err(JournalError::Store(StoreError::Conflict { .. })) = result {
+                if let Ok(held) = self.catch_up(append.job_id).await {
+                    let same = held.len() == append.events.len()
+                        && held.iter().zip(&append.events).all(|(h, e)| &h.event == e);
+                    if same {
+                        *result = Ok(held);
+                    }
+                }
+            }
         }
+        results
+    }
+
+    /// Folds into the model what the log holds for `job` beyond what the model knows; returns
+    /// those events.
+    async fn catch_up(&self, job: Uuid) -> Appended {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Request::CatchUp { job, reply }).await.is_err() {
+            return Err(JournalError::Closed);
+        }
+        rx.await.unwrap_or(Err(JournalError::Closed))
     }
 
     /// As [`Journal::append`], patiently (see [`Journal::append_all_patiently`]).
@@ -194,7 +235,7 @@ type StoreOutcome = Result<Vec<Result<Vec<RecordedEvent>, StoreError>>, StoreErr
 async fn commit_loop(
     store: EventStore,
     model: Arc<Mutex<ReadModel>>,
-    mut rx: mpsc::Receiver<Pending>,
+    mut rx: mpsc::Receiver<Request>,
     mut pages: Option<mpsc::Sender<Page>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -207,22 +248,39 @@ async fn commit_loop(
             biased;
             Some((prepared, outcome)) = sent.next(), if !sent.is_empty() => {
                 let page = finish(&model, prepared, outcome, &mut overlay, pages.is_some());
-                if let (Some(writer), Some(page)) = (&pages, page) {
-                    if writer.send(page).await.is_err() {
-                        tracing::error!("projection writer stopped; read models lag the log \
-                             until the next start");
-                        pages = None;
-                    }
-                }
+                send_page(&mut pages, page).await;
             }
             n = rx.recv_many(&mut batch, MAX_BATCH), if open && sent.len() < IN_FLIGHT => {
                 if n == 0 {
                     open = false;
                     continue;
                 }
+                let mut appends = Vec::with_capacity(batch.len());
+                let mut catch_ups = Vec::new();
+                for request in batch.drain(..) {
+                    match request {
+                        Request::Append(p) => appends.push(p),
+                        Request::CatchUp { job, reply } => catch_ups.push((job, reply)),
+                    }
+                }
+                if !catch_ups.is_empty() {
+                    // Rare (after an outage): let the commits in flight land first, so the
+                    // model is the log's up to them and the overlay is empty.
+                    while let Some((prepared, outcome)) = sent.next().await {
+                        let page = finish(&model, prepared, outcome, &mut overlay, pages.is_some());
+                        send_page(&mut pages, page).await;
+                    }
+                    for (job, reply) in catch_ups {
+                        let (caught, page) = catch_up(&store, &model, job, pages.is_some()).await;
+                        send_page(&mut pages, page).await;
+                        let _ = reply.send(caught);
+                    }
+                }
+                if appends.is_empty() {
+                    continue;
+                }
                 seq += 1;
-                let batch = std::mem::take(&mut batch);
-                let (prepared, requests) = prepare(&model, batch, &mut overlay, seq);
+                let (prepared, requests) = prepare(&model, appends, &mut overlay, seq);
                 let store = store.clone();
                 sent.push_back(async move {
                     let outcome = if requests.is_empty() {
@@ -234,6 +292,58 @@ async fn commit_loop(
                 });
             }
         }
+    }
+}
+
+/// Hands a committed batch's read-model writes to the projection writer, if there is one.
+async fn send_page(pages: &mut Option<mpsc::Sender<Page>>, page: Option<Page>) {
+    if let (Some(writer), Some(page)) = (pages.as_ref(), page) {
+        if writer.send(page).await.is_err() {
+            tracing::error!(
+                "projection writer stopped; read models lag the log until the next start"
+            );
+            *pages = None;
+        }
+    }
+}
+
+/// Reads `job`'s history and folds the events the model does not know yet; returns them, and
+/// the read-model writes they call for when `project`.
+async fn catch_up(
+    store: &EventStore,
+    model: &Mutex<ReadModel>,
+    job: Uuid,
+    project: bool,
+) -> (Appended, Option<Page>) {
+    let history = match store.job_history(job).await {
+        Ok(history) => history,
+        Err(e) => return (Err(store_failure(&e)), None),
+    };
+    let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
+    let known = model.job(&job).map_or(0, |j| j.lifecycle.version);
+    let mut effects = Vec::new();
+    let mut caught = Vec::new();
+    for (_, entry) in history {
+        let Ok(recorded) = entry else { continue };
+        if recorded.meta.job_version <= known {
+            continue;
+        }
+        if let Err(a) = model.apply(recorded.clone(), &mut effects) {
+            tracing::error!(problem = %a.problem, "journal fold refused a logged event");
+        }
+        caught.push(recorded);
+    }
+    let page = (project && !caught.is_empty()).then(|| Page::gather(&model, &effects));
+    (Ok(caught), page)
+}
+
+/// A store call that failed as a whole, as its callers see it.
+fn store_failure(e: &StoreError) -> JournalError {
+    let message = crate::projections::error_chain(e);
+    if e.is_unavailable() {
+        JournalError::Unavailable(message)
+    } else {
+        JournalError::Failed(message)
     }
 }
 
@@ -330,13 +440,8 @@ fn finish(
             }
         }
         Err(e) => {
-            let message = crate::projections::error_chain(&e);
             for &(caller, slot) in &stored {
-                results[caller][slot] = Some(Err(if e.is_unavailable() {
-                    JournalError::Unavailable(message.clone())
-                } else {
-                    JournalError::Failed(message.clone())
-                }));
+                results[caller][slot] = Some(Err(store_failure(&e)));
             }
         }
     }

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use carbonq::actors::journal::Journal;
+use carbonq::actors::journal::JournalError;
 use carbonq::events::sample::one_of_each;
 use carbonq::events::JobEvent;
 use carbonq::projections::ReadModel;
-use carbonq::store::EventStore;
+use carbonq::store::{AppendRequest, EventStore, StoreError};
 use futures::future::join_all;
 
 use crate::support::{job, redis_store, TestRedis};
@@ -81,4 +82,55 @@ async fn a_patient_append_waits_for_redis_to_come_back() {
         .expect("stored once Redis is back");
     assert_eq!(stored.len(), 1);
     assert_eq!(store.job_version(job(1)).await.unwrap(), 1);
+}
+
+/// Writes `event` for job `n` straight into the store, behind the journal's back.
+async fn behind_the_back(store: &EventStore, n: u64, event: JobEvent) {
+    let request = AppendRequest {
+        job_id: job(n),
+        expected_version: 0,
+        events: vec![event],
+        correlation_id: job(n),
+        causation_id: None,
+    };
+    store.append(request).await.expect("stored");
+}
+
+/// Redis may store a commit and go away before answering: the patient append's next attempt
+/// then conflicts with its own events. It adopts them (into the model and as its answer), so
+/// nothing is appended twice and the caller goes on; other events at that place stay a conflict.
+#[tokio::test]
+async fn a_patient_append_adopts_its_own_events_stored_before_an_outage() {
+    let redis = TestRedis::start();
+    let store = EventStore::Redis(redis_store(&redis).await);
+    let journal = Journal::start(store.clone(), ReadModel::default());
+    let submitted = one_of_each().swap_remove(0);
+    behind_the_back(&store, 1, submitted.clone()).await;
+
+    let adopted = journal
+        .append_patiently(job(1), vec![submitted.clone()], job(1))
+        .await
+        .expect("adopted");
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0].event, submitted);
+    assert_eq!(store.job_version(job(1)).await.unwrap(), 1);
+    let version = journal.model().job(&job(1)).map(|v| v.lifecycle.version);
+    assert_eq!(version, Some(1));
+
+    let JobEvent::Submitted(mut other) = submitted.clone() else {
+        unreachable!("the first sample event is a submission")
+    };
+    other.job_type = "another".into();
+    behind_the_back(&store, 2, JobEvent::Submitted(other)).await;
+    let refused = journal
+        .append_patiently(job(2), vec![submitted], job(2))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(JournalError::Store(StoreError::Conflict { .. }))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(store.job_version(job(2)).await.unwrap(), 1);
 }

@@ -1,5 +1,6 @@
 //! `kill -9` of `carbonq serve` under load, then a restart: every accepted job reaches exactly
-//! one terminal state, running ones as a new attempt, and the read models equal a rebuild.
+//! one terminal state, running ones as a new attempt, and the read models equal a rebuild. And
+//! Redis restarting under a running `serve`: the same, without restarting `serve`.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -75,6 +76,19 @@ async fn done(base: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Submissions in the log.
+async fn submissions(store: &EventStore) -> u64 {
+    let entries = store
+        .read_range(Bound::Open, Bound::Open, usize::MAX)
+        .await
+        .unwrap();
+    let submitted = entries
+        .iter()
+        .filter(|(_, e)| matches!(e, Ok(r) if matches!(r.event, JobEvent::Submitted(_))))
+        .count();
+    submitted as u64
+}
+
 #[tokio::test]
 async fn after_kill_9_and_restart_every_accepted_job_completes_exactly_once() {
     let redis = TestRedis::start();
@@ -143,6 +157,91 @@ async fn after_kill_9_and_restart_every_accepted_job_completes_exactly_once() {
 
     // Let the restarted projections settle, then audit.
     drop(second);
+    let out = Command::new(env!("CARGO_BIN_EXE_carbonq"))
+        .args(["replay", "--rebuild", "--redis", &redis.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Redis restarting under load (its data kept), with `carbonq serve` left running: requests that
+/// meet the restart are answered 503, the service connects again by itself, and every job in the
+/// log, from before and after, completes exactly once; the read models equal a rebuild.
+#[tokio::test]
+async fn after_redis_restarts_under_load_every_job_completes_exactly_once() {
+    let mut redis = TestRedis::start_durable();
+    let server = serve(&redis).await;
+    let client = reqwest::Client::new();
+    let job = |i: u64| serde_json::json!({"type": "training", "urgency": "normal", "duration_s": 20 + i % 7});
+    let batch: Vec<_> = (0..30).map(job).collect();
+    let r = client
+        .post(format!("{}/jobs/batch", server.base))
+        .json(&serde_json::json!({ "jobs": batch }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while done(&server.base).await < 3 {
+        assert!(Instant::now() < deadline, "no job finished");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    redis.restart(); // while jobs run, wait in queues and are being booked
+    let accepted = 40;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for i in 30..accepted {
+        loop {
+            let r = client
+                .post(format!("{}/jobs", server.base))
+                .json(&job(i))
+                .send()
+                .await
+                .unwrap();
+            if r.status().is_success() {
+                break;
+            }
+            assert_eq!(r.status(), 503, "{}", r.text().await.unwrap());
+            assert!(Instant::now() < deadline, "never accepted again");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // A submission Redis stored but could not answer is in the log too, and must run as well.
+    let store = EventStore::Redis(redis_store(&redis).await);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let submitted = submissions(&store).await.max(accepted);
+        if done(&server.base).await >= submitted {
+            break;
+        }
+        assert!(Instant::now() < deadline, "jobs did not all finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let entries = store
+        .read_range(Bound::Open, Bound::Open, usize::MAX)
+        .await
+        .unwrap();
+    let mut completions: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for (_, e) in entries {
+        let e = e.unwrap();
+        match e.event {
+            JobEvent::Submitted(_) => {
+                completions.entry(e.meta.job_id).or_default();
+            }
+            JobEvent::Completed(_) => *completions.entry(e.meta.job_id).or_default() += 1,
+            _ => {}
+        }
+    }
+    assert!(completions.len() as u64 >= accepted, "{completions:?}");
+    assert!(completions.values().all(|n| *n == 1), "{completions:?}");
+
+    drop(server);
     let out = Command::new(env!("CARGO_BIN_EXE_carbonq"))
         .args(["replay", "--rebuild", "--redis", &redis.url()])
         .output()

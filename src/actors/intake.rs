@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, FutureExt, Shared};
 use uuid::Uuid;
 
 use super::deferred_queue::{DeferredQueue, Unhold};
 use super::job_queue::{Depth, Enqueue, JobQueue, Withdraw};
-use super::journal::{JobAppend, JournalError};
+use super::journal::{JobAppend, JournalError, Patience};
 use super::scheduler::{PendingArrived, Scheduler};
 use super::services::Services;
 use super::submission::{validate, Invalid, SubmitRequest};
@@ -274,22 +275,21 @@ impl Intake {
             let results = svc.journal.append_all(appends).await;
             // Every job that is in the log is queued, even if another was refused.
             let mut refused = None;
+            let mut uncertain = Vec::new();
             for (job, result) in ids.iter().zip(results) {
                 match result {
-                    Ok(_) => {
-                        if pending
-                            .send(Enqueue {
-                                job: *job,
-                                due: now,
-                            })
-                            .await
-                            .is_ok()
-                        {
-                            scheduler.do_send(PendingArrived);
+                    Ok(_) => queue_pending(&pending, &scheduler, *job, now).await,
+                    Err(e) => {
+                        if matches!(e, JournalError::Unavailable(_)) {
+                            uncertain.push(*job);
                         }
+                        refused = refused.or(Some(e));
                     }
-                    Err(e) => refused = refused.or(Some(e)),
                 }
+            }
+            if !uncertain.is_empty() {
+                let (svc, pending, scheduler) = (svc.clone(), pending.clone(), scheduler.clone());
+                actix::spawn(settle_uncertain(svc, pending, scheduler, uncertain, now));
             }
             match refused {
                 Some(e) => Err(e.into()),
@@ -333,6 +333,50 @@ impl Intake {
             me.do_send(Settled { count, keys });
             result
         })
+    }
+}
+
+/// Hands a stored job to `PENDING` and wakes the scheduler.
+async fn queue_pending(
+    pending: &Addr<JobQueue>,
+    scheduler: &Addr<Scheduler>,
+    job: Uuid,
+    due: DateTime<Utc>,
+) {
+    if pending.send(Enqueue { job, due }).await.is_ok() {
+        scheduler.do_send(PendingArrived);
+    }
+}
+
+/// Submissions whose commit failed as Redis went away may have been stored all the same (Redis
+/// can store a commit and go away before answering). Once Redis answers again, each one found in
+/// the log is folded and queued as if it had been answered; the others were not stored, and
+/// their clients were told to retry.
+async fn settle_uncertain(
+    svc: Services,
+    pending: Addr<JobQueue>,
+    scheduler: Addr<Scheduler>,
+    jobs: Vec<Uuid>,
+    due: DateTime<Utc>,
+) {
+    for job in jobs {
+        let mut patience = Patience::default();
+        loop {
+            match svc.journal.catch_up(job).await {
+                Ok(found) => {
+                    if !found.is_empty() {
+                        tracing::info!(%job, "a submission answered 503 was stored: queued");
+                        queue_pending(&pending, &scheduler, job, due).await;
+                    }
+                    break;
+                }
+                Err(JournalError::Unavailable(_)) => patience.wait().await,
+                Err(e) => {
+                    tracing::warn!(%job, error = %e, "cannot tell whether a submission was stored");
+                    break;
+                }
+            }
+        }
     }
 }
 

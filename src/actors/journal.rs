@@ -148,11 +148,11 @@ impl Journal {
     }
 
     /// As [`Journal::append_all`], but while the store is unreachable it waits and tries again
-    /// (from 100 ms, doubling up to 5 s) instead of failing: for an actor that has taken a job
-    /// off a queue and has no client to hand the failure back to, so that the job is neither
-    /// lost nor stuck between queues while Redis is away.
+    /// (see [`Patience`]) instead of failing: for an actor that has taken a job off a queue and
+    /// has no client to hand the failure back to, so that the job is neither lost nor stuck
+    /// between queues while Redis is away.
     pub async fn append_all_patiently(&self, appends: Vec<JobAppend>) -> Vec<Appended> {
-        let mut wait = Duration::from_millis(100);
+        let mut patience = Patience::default();
         let mut results = loop {
             let results = self.append_all(appends.clone()).await;
             let unreachable = results.iter().find_map(|r| match r {
@@ -162,9 +162,8 @@ impl Journal {
             let Some(e) = unreachable else {
                 break results;
             };
-            tracing::warn!(error = %e, retry_in = ?wait, "event store unreachable; appending again");
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(5));
+            tracing::warn!(error = %e, retry_in = ?patience.next, "event store unreachable; appending again");
+            patience.wait().await;
         };
         // Redis may have stored an attempt and gone away before answering: the log then holds
         // these very events where the model expected none, and the next attempt conflicts with
@@ -183,9 +182,9 @@ impl Journal {
         results
     }
 
-    /// Folds into the model what the log holds for `job` beyond what the model knows; returns
-    /// those events.
-    async fn catch_up(&self, job: Uuid) -> Appended {
+    /// Folds into the model what the log holds for `job` beyond what the model knows (and
+    /// writes it to the read models); returns those events.
+    pub async fn catch_up(&self, job: Uuid) -> Appended {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Request::CatchUp { job, reply }).await.is_err() {
             return Err(JournalError::Closed);
@@ -211,6 +210,28 @@ impl Journal {
     /// The live read model (hold the guard briefly).
     pub fn model(&self) -> MutexGuard<'_, ReadModel> {
         self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The wait between attempts while the store is unreachable: from 100 ms, doubling up to 5 s.
+#[derive(Debug)]
+pub struct Patience {
+    next: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            next: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Patience {
+    /// Waits, and will wait longer next time.
+    pub async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -29,7 +29,7 @@ use insta::internals::Content;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::support::{redis_store, TestRedis};
+use crate::support::{redis_store_at, AnswerCutter, TestRedis};
 
 /// Largest body the test API accepts.
 const BODY_LIMIT: usize = 1024;
@@ -78,7 +78,20 @@ impl TestApi {
         clock: SharedClock,
         ids: IdGen,
     ) -> TestApi {
-        let store = redis_store(&server).await;
+        let url = server.url();
+        Self::start_at(server, &url, project, max_pending, clock, ids).await
+    }
+
+    /// As [`TestApi::start_on`], reaching `server` at `url` (through a proxy, say).
+    async fn start_at(
+        server: TestRedis,
+        url: &str,
+        project: bool,
+        max_pending: usize,
+        clock: SharedClock,
+        ids: IdGen,
+    ) -> TestApi {
+        let store = redis_store_at(url).await;
         // As `carbonq serve` does it: the journal hands each batch to the projection writer.
         let projected = if project {
             Some(
@@ -901,6 +914,36 @@ async fn after_redis_restarts_the_service_connects_again_and_carries_on() {
     };
     let id = job_id_of(&after.body);
     wait_for(&app, &format!("/jobs/{id}"), |r| r.to_request(), done).await;
+    assert_eq!(api.submissions_in_log().await, 2);
+}
+
+/// Redis may store a submission and go away before answering: the client is told 503, yet the
+/// job is in the log. Once Redis answers again the intake finds it there and queues it, so it
+/// runs like any other instead of waiting for the next start.
+#[actix_web::test]
+async fn a_submission_stored_without_an_answer_runs_once_redis_answers_again() {
+    let server = TestRedis::start();
+    let cutter = AnswerCutter::start(server.socket());
+    let clock = Arc::new(SystemClock);
+    let api = TestApi::start_at(server, &cutter.url(), true, 1000, clock, IdGen::Random).await;
+    let app = test::init_service(api.app()).await;
+    let job = json!({ "type": "etl", "urgency": "critical" });
+    // One answered as usual first (Redis learns the append script).
+    let answered = send(&app, submit(&job).to_request()).await;
+    assert_eq!(answered.status, 200, "{answered:?}");
+
+    cutter.cut_answers(true);
+    let keyed = json!({ "type": "etl", "urgency": "critical", "idempotency_key": "nightly-45" });
+    let unanswered = send(&app, submit(&keyed).to_request()).await;
+    assert_eq!(unanswered.status, 503, "{unanswered:?}");
+    cutter.cut_answers(false);
+
+    let done = |b: &Value| b["jobs"]["counts_by_status"]["DONE"] == 2;
+    wait_for(&app, "/stats", |r| r.to_request(), done).await;
+    // The client's retry finds the job it was not told about, and runs nothing twice.
+    let retried = send(&app, submit(&keyed).to_request()).await;
+    assert_eq!(retried.status, 200, "{retried:?}");
+    assert_eq!(retried.body["duplicate"], true);
     assert_eq!(api.submissions_in_log().await, 2);
 }
 

@@ -1,5 +1,6 @@
 //! Shared test helpers: a private Redis, store constructors, sample logs, snapshot settings.
 
+pub mod cutter;
 pub mod redis;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use carbonq::store::{AppendRequest, EventStore, KeySpace, MemoryStore, RedisStor
 use chrono::{TimeZone, Utc};
 use uuid::Uuid;
 
+pub use self::cutter::AnswerCutter;
 pub use self::redis::TestRedis;
 
 /// Binds insta's snapshot directory to the top-level `snapshots/`; the assert stays at the call
@@ -44,7 +46,12 @@ pub fn memory_store() -> EventStore {
 
 /// A store on a private Redis.
 pub async fn redis_store(redis: &TestRedis) -> RedisStore {
-    RedisStore::open(&redis.url(), KeySpace::default(), stamper())
+    redis_store_at(&redis.url()).await
+}
+
+/// A store on the Redis at `url`.
+pub async fn redis_store_at(url: &str) -> RedisStore {
+    RedisStore::open(url, KeySpace::default(), stamper())
         .await
         .expect("connect to test redis")
 }

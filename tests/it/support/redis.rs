@@ -75,6 +75,11 @@ impl TestRedis {
         }
     }
 
+    /// The server's socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// The `unix://` URL of this server.
     pub fn url(&self) -> String {
         format!("unix://{}", self.socket.display())

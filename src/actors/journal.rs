@@ -213,7 +213,10 @@ impl Journal {
     }
 }
 
-/// The wait between attempts while the store is unreachable: from 100 ms, doubling up to 5 s.
+/// The wait between attempts while the store is unreachable: from 100 ms, doubling up to 1 s, so
+/// work goes on within a second of Redis coming back (a restart's data load answers `LOADING`
+/// for a while, and a longer cap left jobs waiting seconds after it), at a cost to Redis of one
+/// command a second per waiting caller.
 #[derive(Debug)]
 pub struct Patience {
     next: Duration,
@@ -231,7 +234,7 @@ impl Patience {
     /// Waits, and will wait longer next time.
     pub async fn wait(&mut self) {
         tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(Duration::from_secs(5));
+        self.next = (self.next * 2).min(Duration::from_secs(1));
     }
 }
 
@@ -514,7 +517,7 @@ impl ProjectedJournal {
                 })
                 .await;
             if let Err(e) = &written {
-                tracing::error!(error = %e, "projection writer stopped");
+                tracing::error!(error = %crate::projections::error_chain(e), "projection writer stopped");
             }
             written
         });

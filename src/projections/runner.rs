@@ -167,7 +167,7 @@ impl PageWriter {
             match write_page(&mut self.conn, &self.keys, &page).await {
                 // Redis away: keep the page and try again; the journal waits meanwhile.
                 Err(e) if e.is_unavailable() => {
-                    tracing::warn!(error = %e, "projection page not written; retrying");
+                    tracing::warn!(error = %super::error_chain(&e), "projection page not written; retrying");
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 done => return done,

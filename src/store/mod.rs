@@ -84,12 +84,23 @@ impl StoreError {
                     || e.is_connection_dropped()
                     || e.is_timeout()
                     || e.is_unrecoverable_error()
-                    // Redis is back but still reading its data from disk.
-                    || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+                    || still_loading(e)
             }
             _ => false,
         }
     }
+}
+
+/// Redis is back but still reading its data from disk: it answers `LOADING`, to a command or,
+/// inside a transaction, to each queued command (the transaction is then aborted).
+fn still_loading(e: &redis::RedisError) -> bool {
+    use redis::ServerErrorKind::BusyLoading;
+    e.kind() == redis::ErrorKind::Server(BusyLoading)
+        || e.clone().into_server_errors().is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|(_, error)| error.kind() == Some(BusyLoading))
+        })
 }
 
 /// One entry as read: its id and the event, or why it could not be decoded.
@@ -272,5 +283,66 @@ impl EventStore {
                 Err(e) => panic!("the page reader was cancelled: {e}"),
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    use super::*;
+
+    /// A Redis that is still loading its data, as a transaction meets it: `MULTI` is accepted,
+    /// every queued command is refused with `LOADING`, and `EXEC` aborts.
+    async fn loading_redis(socket: &std::path::Path) {
+        let listener = tokio::net::UnixListener::bind(socket).expect("bind");
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            // Each command is `*n` then n pairs of `$len` and the bytes; only the name matters.
+            while let Ok(Some(header)) = lines.next_line().await {
+                let n: usize = header.trim_start_matches('*').parse().unwrap_or(0);
+                let mut words = Vec::new();
+                for _ in 0..n {
+                    let _len = lines.next_line().await;
+                    words.push(lines.next_line().await.ok().flatten().unwrap_or_default());
+                }
+                let answer: &[u8] = match words.first().map(|w| w.to_ascii_uppercase()) {
+                    Some(w) if w == "MULTI" => b"+OK\r\n",
+                    Some(w) if w == "EXEC" => {
+                        b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+                    }
+                    _ => b"-LOADING Redis is loading the dataset in memory\r\n",
+                };
+                if write.write_all(answer).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn a_transaction_refused_while_redis_loads_counts_as_unavailable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = dir.path().join("loading.sock");
+        loading_redis(&socket).await;
+        let client = redis::Client::open(format!("unix://{}", socket.display())).unwrap();
+        let config = redis::AsyncConnectionConfig::new();
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .expect("connect");
+        let mut transaction = redis::pipe();
+        transaction
+            .atomic()
+            .hset("job:1", "status", "DONE")
+            .incr("n", 1);
+        let e = transaction
+            .query_async::<redis::Value>(&mut conn)
+            .await
+            .expect_err("refused while loading");
+        let e = StoreError::Redis(e);
+        assert!(e.is_unavailable(), "{e:?}");
     }
 }

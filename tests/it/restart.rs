@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use carbonq::events::JobEvent;
+use carbonq::events::{JobEvent, RecordedEvent};
 use carbonq::store::{Bound, EventStore};
 
 use crate::support::{redis_store, TestRedis};
@@ -76,17 +76,63 @@ async fn done(base: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Submissions in the log.
-async fn submissions(store: &EventStore) -> u64 {
+/// Job `i` of a test's load: a short training job.
+fn job(i: u64) -> serde_json::Value {
+    serde_json::json!({"type": "training", "urgency": "normal", "duration_s": 20 + i % 7})
+}
+
+/// Submits `jobs` in one `POST /jobs/batch`, which must be accepted.
+async fn submit_batch(client: &reqwest::Client, base: &str, jobs: Vec<serde_json::Value>) {
+    let r = client
+        .post(format!("{base}/jobs/batch"))
+        .json(&serde_json::json!({ "jobs": jobs }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+/// Waits until `/stats` counts three jobs done: work is under way, some jobs done, others
+/// running or queued.
+async fn wait_for_work_under_way(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while done(base).await < 3 {
+        assert!(Instant::now() < deadline, "no job finished");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Every event in the log, in order.
+async fn log_events(store: &EventStore) -> Vec<RecordedEvent> {
     let entries = store
         .read_range(Bound::Open, Bound::Open, usize::MAX)
         .await
         .unwrap();
-    let submitted = entries
+    entries.into_iter().map(|(_, e)| e.unwrap()).collect()
+}
+
+/// Submissions in the log.
+async fn submissions(store: &EventStore) -> u64 {
+    let events = log_events(store).await;
+    let submitted = events
         .iter()
-        .filter(|(_, e)| matches!(e, Ok(r) if matches!(r.event, JobEvent::Submitted(_))))
+        .filter(|r| matches!(r.event, JobEvent::Submitted(_)))
         .count();
     submitted as u64
+}
+
+/// `carbonq replay --rebuild` exits 0: the live read models equal a rebuild from the log.
+fn assert_read_models_equal_a_rebuild(redis: &TestRedis) {
+    let out = Command::new(env!("CARGO_BIN_EXE_carbonq"))
+        .args(["replay", "--rebuild", "--redis", &redis.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -95,7 +141,6 @@ async fn after_kill_9_and_restart_every_accepted_job_completes_exactly_once() {
     let first = serve(&redis).await;
     let client = reqwest::Client::new();
     let jobs = 30;
-    let job = |i: u64| serde_json::json!({"type": "training", "urgency": "normal", "duration_s": 20 + i % 7});
     // Twenty one by one, ten in one batch.
     for i in 0..20 {
         let r = client
@@ -106,20 +151,9 @@ async fn after_kill_9_and_restart_every_accepted_job_completes_exactly_once() {
             .unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     }
-    let batch: Vec<_> = (20..jobs).map(job).collect();
-    let r = client
-        .post(format!("{}/jobs/batch", first.base))
-        .json(&serde_json::json!({ "jobs": batch }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    // Kill it while work is under way: some jobs done, others running or queued.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while done(&first.base).await < 3 {
-        assert!(Instant::now() < deadline, "no job finished");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    submit_batch(&client, &first.base, (20..jobs).map(job).collect()).await;
+    // Kill it while work is under way.
+    wait_for_work_under_way(&first.base).await;
     drop(first); // SIGKILL
 
     let second = serve(&redis).await;
@@ -133,14 +167,9 @@ async fn after_kill_9_and_restart_every_accepted_job_completes_exactly_once() {
     }
 
     let store = EventStore::Redis(redis_store(&redis).await);
-    let entries = store
-        .read_range(Bound::Open, Bound::Open, usize::MAX)
-        .await
-        .unwrap();
     let mut completions: HashMap<uuid::Uuid, usize> = HashMap::new();
     let mut lost_runs = 0;
-    for (_, e) in entries {
-        let e = e.unwrap();
+    for e in log_events(&store).await {
         match e.event {
             JobEvent::Completed(_) => *completions.entry(e.meta.job_id).or_default() += 1,
             JobEvent::Failed(f) if f.error.starts_with("worker lost") => {
@@ -157,16 +186,7 @@ async fn after_kill_9_and_restart_every_accepted_job_completes_exactly_once() {
 
     // Let the restarted projections settle, then audit.
     drop(second);
-    let out = Command::new(env!("CARGO_BIN_EXE_carbonq"))
-        .args(["replay", "--rebuild", "--redis", &redis.url()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_read_models_equal_a_rebuild(&redis);
 }
 
 /// Redis restarting under load (its data kept), with `carbonq serve` left running: requests that
@@ -177,20 +197,8 @@ async fn after_redis_restarts_under_load_every_job_completes_exactly_once() {
     let mut redis = TestRedis::start_durable();
     let server = serve(&redis).await;
     let client = reqwest::Client::new();
-    let job = |i: u64| serde_json::json!({"type": "training", "urgency": "normal", "duration_s": 20 + i % 7});
-    let batch: Vec<_> = (0..30).map(job).collect();
-    let r = client
-        .post(format!("{}/jobs/batch", server.base))
-        .json(&serde_json::json!({ "jobs": batch }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while done(&server.base).await < 3 {
-        assert!(Instant::now() < deadline, "no job finished");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    submit_batch(&client, &server.base, (0..30).map(job).collect()).await;
+    wait_for_work_under_way(&server.base).await;
 
     redis.restart(); // while jobs run, wait in queues and are being booked
     let accepted = 40;
@@ -223,13 +231,8 @@ async fn after_redis_restarts_under_load_every_job_completes_exactly_once() {
         assert!(Instant::now() < deadline, "jobs did not all finish");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let entries = store
-        .read_range(Bound::Open, Bound::Open, usize::MAX)
-        .await
-        .unwrap();
     let mut completions: HashMap<uuid::Uuid, usize> = HashMap::new();
-    for (_, e) in entries {
-        let e = e.unwrap();
+    for e in log_events(&store).await {
         match e.event {
             JobEvent::Submitted(_) => {
                 completions.entry(e.meta.job_id).or_default();
@@ -242,14 +245,5 @@ async fn after_redis_restarts_under_load_every_job_completes_exactly_once() {
     assert!(completions.values().all(|n| *n == 1), "{completions:?}");
 
     drop(server);
-    let out = Command::new(env!("CARGO_BIN_EXE_carbonq"))
-        .args(["replay", "--rebuild", "--redis", &redis.url()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_read_models_equal_a_rebuild(&redis);
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::events::{IllegalTransition, JobEvent, JobLifecycle, RecordedEvent};
 use crate::projections::redis_writer::Page;
-use crate::projections::ReadModel;
+use crate::projections::{Effect, ReadModel};
 use crate::store::{AppendRequest, EventStore, StoreError};
 
 /// Why an append did not happen.
@@ -349,16 +349,22 @@ async fn catch_up(
     let mut caught = Vec::new();
     for (_, entry) in history {
         let Ok(recorded) = entry else { continue };
-        if recorded.meta.job_version <= known {
-            continue;
+        if recorded.meta.job_version > known {
+            caught.push(recorded);
         }
-        if let Err(a) = model.apply(recorded.clone(), &mut effects) {
-            tracing::error!(problem = %a.problem, "journal fold refused a logged event");
-        }
-        caught.push(recorded);
     }
+    fold(&mut model, &caught, &mut effects);
     let page = (project && !caught.is_empty()).then(|| Page::gather(&model, &effects));
     (Ok(caught), page)
+}
+
+/// Folds events that are in the log into the model, collecting their read-model effects.
+fn fold(model: &mut ReadModel, recorded: &[RecordedEvent], effects: &mut Vec<Effect>) {
+    for r in recorded {
+        if let Err(a) = model.apply(r.clone(), effects) {
+            tracing::error!(problem = %a.problem, "journal fold refused a logged event");
+        }
+    }
 }
 
 /// A store call that failed as a whole, as its callers see it.
@@ -450,13 +456,9 @@ fn finish(
         Ok(outcomes) => {
             let mut effects = Vec::new();
             for (outcome, &(caller, slot)) in outcomes.into_iter().zip(&stored) {
-                let outcome = outcome.map_err(JournalError::from).inspect(|recorded| {
-                    for r in recorded {
-                        if let Err(a) = model.apply(r.clone(), &mut effects) {
-                            tracing::error!(problem = %a.problem, "journal fold refused an appended event");
-                        }
-                    }
-                });
+                let outcome = outcome
+                    .map_err(JournalError::from)
+                    .inspect(|recorded| fold(&mut model, recorded, &mut effects));
                 results[caller][slot] = Some(outcome);
             }
             if project && !stored.is_empty() {

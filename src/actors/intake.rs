@@ -3,6 +3,7 @@
 //! is in the log; a full `PENDING` queue answers busy instead of growing.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -74,6 +75,14 @@ impl From<JournalError> for Rejection {
 
 type InFlight = Shared<BoxFuture<'static, Result<Accepted, Rejection>>>;
 
+/// The check of submissions whose commit failed as Redis went away (see [`settle_uncertain`]);
+/// it ends once the intake has forgotten their keys.
+type Settling = Shared<BoxFuture<'static, ()>>;
+
+/// How long a submission waits for the check of an earlier one with its idempotency key before
+/// it is answered unavailable.
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+
 /// The intake.
 pub struct Intake {
     svc: Services,
@@ -83,6 +92,9 @@ pub struct Intake {
     scheduler: Addr<Scheduler>,
     max_pending: usize,
     in_flight: HashMap<String, InFlight>,
+    /// Keys of submissions that may or may not be stored, while that is being checked: a
+    /// submission with one of them waits for the check, then is admitted afresh.
+    unsettled: HashMap<String, Settling>,
     /// Submissions accepted by this actor but not yet answered: they count against
     /// `max_pending` too, so concurrent requests cannot all pass the check at once.
     submitting: usize,
@@ -106,6 +118,7 @@ impl Intake {
             scheduler,
             max_pending,
             in_flight: HashMap::new(),
+            unsettled: HashMap::new(),
             submitting: 0,
         }
     }
@@ -167,6 +180,60 @@ impl Handler<Settled> for Intake {
     }
 }
 
+/// The submissions under `keys` may have been stored: admit none with these keys until
+/// `settling` ends.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Unsettled {
+    keys: Vec<String>,
+    settling: Settling,
+}
+
+impl Handler<Unsettled> for Intake {
+    type Result = ();
+
+    fn handle(&mut self, Unsettled { keys, settling }: Unsettled, _: &mut Context<Self>) {
+        for k in keys {
+            self.unsettled.insert(k, settling.clone());
+        }
+    }
+}
+
+/// The check of the submissions under these keys is over: the model knows the stored ones.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Checked(Vec<String>);
+
+impl Handler<Checked> for Intake {
+    type Result = ();
+
+    fn handle(&mut self, Checked(keys): Checked, _: &mut Context<Self>) {
+        for k in keys {
+            self.unsettled.remove(&k);
+        }
+    }
+}
+
+/// Admit requests that waited for the check of an earlier submission with one of their keys.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Accepted>, Rejection>")]
+struct Readmit {
+    requests: Vec<SubmitRequest>,
+    batch: bool,
+}
+
+impl Handler<Readmit> for Intake {
+    type Result = Admitted;
+
+    fn handle(
+        &mut self,
+        Readmit { requests, batch }: Readmit,
+        ctx: &mut Context<Self>,
+    ) -> Admitted {
+        self.admit(requests, batch, ctx)
+    }
+}
+
 impl Intake {
     /// Validates `requests` (all before any is appended), answers repeated idempotency keys
     /// with their first job, and appends the new jobs' `JobSubmitted` in one journal call.
@@ -177,6 +244,9 @@ impl Intake {
         batch: bool,
         ctx: &mut Context<Self>,
     ) -> Admitted {
+        if let Some(waiting) = self.wait_for_checks(&requests, batch, ctx) {
+            return waiting;
+        }
         let now = self.svc.clock.now();
         let mut valid = Vec::with_capacity(requests.len());
         for (i, req) in requests.into_iter().enumerate() {
@@ -246,6 +316,11 @@ impl Intake {
             .into_iter()
             .map(|submitted| (self.svc.ids.next(now), submitted))
             .collect();
+        let keyed: Vec<(Uuid, String)> = keys
+            .iter()
+            .map(|(k, place)| (fresh[*place].0, k.clone()))
+            .collect();
+        let intake = ctx.address();
         let ahead = self.submitting;
         self.submitting += count;
         let appended: Shared<BoxFuture<'static, Result<Vec<Uuid>, Rejection>>> = async move {
@@ -288,8 +363,29 @@ impl Intake {
                 }
             }
             if !uncertain.is_empty() {
+                let keys: Vec<String> = keyed
+                    .into_iter()
+                    .filter(|(job, _)| uncertain.contains(job))
+                    .map(|(_, k)| k)
+                    .collect();
                 let (svc, pending, scheduler) = (svc.clone(), pending.clone(), scheduler.clone());
-                actix::spawn(settle_uncertain(svc, pending, scheduler, uncertain, now));
+                let forget = keys.clone();
+                let checker = intake.clone();
+                let settling: Settling = async move {
+                    settle_uncertain(svc, pending, scheduler, uncertain, now).await;
+                    let _ = checker.send(Checked(forget)).await;
+                }
+                .boxed()
+                .shared();
+                // Registered before the check can end, and before this submission is answered
+                // and its keys leave `in_flight`: a retry always finds the key in one of them.
+                if !keys.is_empty() {
+                    intake.do_send(Unsettled {
+                        keys,
+                        settling: settling.clone(),
+                    });
+                }
+                actix::spawn(settling);
             }
             match refused {
                 Some(e) => Err(e.into()),
@@ -333,6 +429,43 @@ impl Intake {
             me.do_send(Settled { count, keys });
             result
         })
+    }
+
+    /// When a key of `requests` belongs to a submission that may have been stored (its commit
+    /// failed as Redis went away), waits for the check of it and admits the requests afresh, so
+    /// that a retry finds the job it was not told about instead of creating a second one. If the
+    /// check does not end within [`SETTLE_WAIT`] (Redis still away), the answer is unavailable.
+    fn wait_for_checks(
+        &self,
+        requests: &[SubmitRequest],
+        batch: bool,
+        ctx: &mut Context<Self>,
+    ) -> Option<Admitted> {
+        if self.unsettled.is_empty() {
+            return None;
+        }
+        let checks: Vec<Settling> = requests
+            .iter()
+            .filter_map(|r| self.unsettled.get(r.idempotency_key.as_ref()?))
+            .cloned()
+            .collect();
+        if checks.is_empty() {
+            return None;
+        }
+        let (me, requests) = (ctx.address(), requests.to_vec());
+        Some(Box::pin(async move {
+            let checked = futures::future::join_all(checks);
+            if tokio::time::timeout(SETTLE_WAIT, checked).await.is_err() {
+                return Err(Rejection::Unavailable(
+                    "an earlier submission with this idempotency key may have been stored; \
+                     the store cannot tell yet, retry later"
+                        .into(),
+                ));
+            }
+            me.send(Readmit { requests, batch })
+                .await
+                .map_err(|e| Rejection::Internal(e.to_string()))?
+        }))
     }
 }
 

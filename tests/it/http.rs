@@ -947,6 +947,37 @@ async fn a_submission_stored_without_an_answer_runs_once_redis_answers_again() {
     assert_eq!(api.submissions_in_log().await, 2);
 }
 
+/// A retry that comes after Redis answers again but before the intake has found the first,
+/// unanswered attempt in the log waits for that check and is answered with the first job
+/// instead of submitting it a second time.
+#[actix_web::test]
+async fn a_retry_before_an_unanswered_submission_is_found_does_not_submit_it_twice() {
+    let server = TestRedis::start();
+    let cutter = AnswerCutter::start(server.socket());
+    let clock = Arc::new(SystemClock);
+    let api = TestApi::start_at(server, &cutter.url(), true, 1000, clock, IdGen::Random).await;
+    let app = test::init_service(api.app()).await;
+    let first = json!({ "type": "etl", "urgency": "critical" });
+    let answered = send(&app, submit(&first).to_request()).await;
+    assert_eq!(answered.status, 200, "{answered:?}");
+
+    cutter.cut_answers(true);
+    let keyed = json!({ "type": "etl", "urgency": "critical", "idempotency_key": "nightly-46" });
+    let unanswered = send(&app, submit(&keyed).to_request()).await;
+    assert_eq!(unanswered.status, 503, "{unanswered:?}");
+    // The intake's check backs off while Redis does not answer: after 1.6 s of it, its next
+    // attempt is most of a second away when the retry comes.
+    actix_rt::time::sleep(Duration::from_millis(1600)).await;
+    cutter.cut_answers(false);
+    let retried = send(&app, submit(&keyed).to_request()).await;
+    assert_eq!(retried.status, 200, "{retried:?}");
+    assert_eq!(retried.body["duplicate"], true, "{retried:?}");
+
+    let done = |b: &Value| b["jobs"]["counts_by_status"]["DONE"] == 2;
+    wait_for(&app, "/stats", |r| r.to_request(), done).await;
+    assert_eq!(api.submissions_in_log().await, 2);
+}
+
 #[actix_web::test]
 async fn reads_and_writes_answer_503_with_retry_after_while_redis_is_down() {
     let mut api = TestApi::start().await;

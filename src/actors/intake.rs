@@ -12,12 +12,13 @@ use uuid::Uuid;
 
 use super::deferred_queue::{DeferredQueue, Unhold};
 use super::job_queue::{Depth, Enqueue, JobQueue, Withdraw};
-use super::journal::{JobAppend, JournalError, Patience};
+use super::journal::{JobAppend, JournalError};
 use super::scheduler::{PendingArrived, Scheduler};
 use super::services::Services;
 use super::submission::{validate, Invalid, SubmitRequest};
 use crate::events::{JobCancelled, JobEvent};
 use crate::projections::Status;
+use crate::store::Patience;
 
 /// A job the intake accepted.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -14,7 +13,7 @@ use uuid::Uuid;
 use crate::events::{IllegalTransition, JobEvent, JobLifecycle, RecordedEvent};
 use crate::projections::redis_writer::Page;
 use crate::projections::{Effect, ReadModel};
-use crate::store::{AppendRequest, EventStore, StoreError};
+use crate::store::{AppendRequest, EventStore, Patience, StoreError};
 
 /// Why an append did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +161,7 @@ impl Journal {
             let Some(e) = unreachable else {
                 break results;
             };
-            tracing::warn!(error = %e, retry_in = ?patience.next, "event store unreachable; appending again");
+            tracing::warn!(error = %e, retry_in = ?patience.next(), "event store unreachable; appending again");
             patience.wait().await;
         };
         // Redis may have stored an attempt and gone away before answering: the log then holds
@@ -210,31 +209,6 @@ impl Journal {
     /// The live read model (hold the guard briefly).
     pub fn model(&self) -> MutexGuard<'_, ReadModel> {
         self.model.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The wait between attempts while the store is unreachable: from 100 ms, doubling up to 1 s, so
-/// work goes on within a second of Redis coming back (a restart's data load answers `LOADING`
-/// for a while, and a longer cap left jobs waiting seconds after it), at a cost to Redis of one
-/// command a second per waiting caller.
-#[derive(Debug)]
-pub struct Patience {
-    next: Duration,
-}
-
-impl Default for Patience {
-    fn default() -> Self {
-        Patience {
-            next: Duration::from_millis(100),
-        }
-    }
-}
-
-impl Patience {
-    /// Waits, and will wait longer next time.
-    pub async fn wait(&mut self) {
-        tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(Duration::from_secs(1));
     }
 }
 

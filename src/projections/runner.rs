@@ -9,14 +9,12 @@
 //! journal, the log's one writer, hands a [`Page`] for each batch it appended and folded to the
 //! [`PageWriter`], so the service neither reads back nor folds twice what it has just written.
 
-use std::time::Duration;
-
 use super::redis_writer::{write_all, write_page, Page};
 use super::{Anomaly, ReadModel};
 use chrono::{DateTime, Utc};
 
 use crate::events::{RecordedEvent, StreamId};
-use crate::store::{Bound, Connection, EventStore, KeySpace, RedisStore, StoreError};
+use crate::store::{Bound, Connection, EventStore, KeySpace, Patience, RedisStore, StoreError};
 
 /// Entries folded per page.
 pub const PAGE: usize = 1_000;
@@ -163,12 +161,13 @@ impl PageWriter {
                 Err(_) => break,
             }
         }
+        let mut patience = Patience::default();
         loop {
             match write_page(&mut self.conn, &self.keys, &page).await {
                 // Redis away: keep the page and try again; the journal waits meanwhile.
                 Err(e) if e.is_unavailable() => {
-                    tracing::warn!(error = %super::error_chain(&e), "projection page not written; retrying");
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    tracing::warn!(error = %super::error_chain(&e), retry_in = ?patience.next(), "projection page not written; retrying");
+                    patience.wait().await;
                 }
                 done => return done,
             }

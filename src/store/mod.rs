@@ -286,6 +286,36 @@ impl EventStore {
     }
 }
 
+/// The wait between attempts while the store is unreachable: from 100 ms, doubling up to 1 s, so
+/// work goes on within a second of Redis coming back (a restart's data load answers `LOADING`
+/// for a while, and a longer cap left jobs waiting seconds after it), at a cost to Redis of one
+/// command a second per waiting caller.
+#[derive(Debug)]
+pub struct Patience {
+    next: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            next: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Patience {
+    /// How long the next [`Patience::wait`] lasts.
+    pub fn next(&self) -> Duration {
+        self.next
+    }
+
+    /// Waits, and will wait longer next time.
+    pub async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(Duration::from_secs(1));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

@@ -917,25 +917,46 @@ async fn after_redis_restarts_the_service_connects_again_and_carries_on() {
     assert_eq!(api.submissions_in_log().await, 2);
 }
 
+/// A service whose Redis answers reach it through an [`AnswerCutter`].
+async fn api_behind_a_cutter() -> (AnswerCutter, TestApi) {
+    let server = TestRedis::start();
+    let cutter = AnswerCutter::start(server.socket());
+    let clock = Arc::new(SystemClock);
+    let api = TestApi::start_at(server, &cutter.url(), true, 1000, clock, IdGen::Random).await;
+    (cutter, api)
+}
+
+/// Submits one job answered as usual (Redis learns the append script), then, with Redis's
+/// answers cut, a critical job under `key`, answered 503; returns that job's body. Answers stay
+/// cut.
+async fn submit_unanswered<S, R, B>(
+    app: &S,
+    make: impl Fn(TestRequest) -> R,
+    cutter: &AnswerCutter,
+    key: &str,
+) -> Value
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let job = json!({ "type": "etl", "urgency": "critical" });
+    let answered = send(app, make(submit(&job))).await;
+    assert_eq!(answered.status, 200, "{answered:?}");
+    cutter.cut_answers(true);
+    let keyed = json!({ "type": "etl", "urgency": "critical", "idempotency_key": key });
+    let unanswered = send(app, make(submit(&keyed))).await;
+    assert_eq!(unanswered.status, 503, "{unanswered:?}");
+    keyed
+}
+
 /// Redis may store a submission and go away before answering: the client is told 503, yet the
 /// job is in the log. Once Redis answers again the intake finds it there and queues it, so it
 /// runs like any other instead of waiting for the next start.
 #[actix_web::test]
 async fn a_submission_stored_without_an_answer_runs_once_redis_answers_again() {
-    let server = TestRedis::start();
-    let cutter = AnswerCutter::start(server.socket());
-    let clock = Arc::new(SystemClock);
-    let api = TestApi::start_at(server, &cutter.url(), true, 1000, clock, IdGen::Random).await;
+    let (cutter, api) = api_behind_a_cutter().await;
     let app = test::init_service(api.app()).await;
-    let job = json!({ "type": "etl", "urgency": "critical" });
-    // One answered as usual first (Redis learns the append script).
-    let answered = send(&app, submit(&job).to_request()).await;
-    assert_eq!(answered.status, 200, "{answered:?}");
-
-    cutter.cut_answers(true);
-    let keyed = json!({ "type": "etl", "urgency": "critical", "idempotency_key": "nightly-45" });
-    let unanswered = send(&app, submit(&keyed).to_request()).await;
-    assert_eq!(unanswered.status, 503, "{unanswered:?}");
+    let keyed = submit_unanswered(&app, |r| r.to_request(), &cutter, "nightly-45").await;
     cutter.cut_answers(false);
 
     let done = |b: &Value| b["jobs"]["counts_by_status"]["DONE"] == 2;
@@ -952,19 +973,9 @@ async fn a_submission_stored_without_an_answer_runs_once_redis_answers_again() {
 /// instead of submitting it a second time.
 #[actix_web::test]
 async fn a_retry_before_an_unanswered_submission_is_found_does_not_submit_it_twice() {
-    let server = TestRedis::start();
-    let cutter = AnswerCutter::start(server.socket());
-    let clock = Arc::new(SystemClock);
-    let api = TestApi::start_at(server, &cutter.url(), true, 1000, clock, IdGen::Random).await;
+    let (cutter, api) = api_behind_a_cutter().await;
     let app = test::init_service(api.app()).await;
-    let first = json!({ "type": "etl", "urgency": "critical" });
-    let answered = send(&app, submit(&first).to_request()).await;
-    assert_eq!(answered.status, 200, "{answered:?}");
-
-    cutter.cut_answers(true);
-    let keyed = json!({ "type": "etl", "urgency": "critical", "idempotency_key": "nightly-46" });
-    let unanswered = send(&app, submit(&keyed).to_request()).await;
-    assert_eq!(unanswered.status, 503, "{unanswered:?}");
+    let keyed = submit_unanswered(&app, |r| r.to_request(), &cutter, "nightly-46").await;
     // The intake's check backs off while Redis does not answer: after 1.6 s of it, its next
     // attempt is most of a second away when the retry comes.
     actix_rt::time::sleep(Duration::from_millis(1600)).await;

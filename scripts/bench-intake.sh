@@ -57,7 +57,7 @@ carbonq_round() {
   redis-cli -p "$redis_port" flushall >/dev/null
   local http_port
   http_port=$(free_port)
-  CARBONQ__WORKERS__FAST=$1 CARBONQ__WORKERS__ECO=$2 CARBONQ__HTTP__MAX_PENDING=100000 \
+  CARBONQ__WORKERS__FAST=$1 CARBONQ__WORKERS__ECO=$2 CARBONQ__HTTP__MAX_PENDING=100000 CARBONQ__HTTP__MAX_WAITING=10000000 \
   CARBONQ__GRID__SIGNAL=fixed CARBONQ__LOG__LEVEL=warn \
     target/release/carbonq serve --redis "redis://127.0.0.1:$redis_port" --bind "127.0.0.1:$http_port" &
   local server=$!

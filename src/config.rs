@@ -64,6 +64,8 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// Backpressure bound on `PENDING`.
     pub max_pending: usize,
+    /// Backpressure bound on the jobs accepted and not yet started.
+    pub max_waiting: usize,
     /// Most jobs in one `POST /jobs/batch`.
     pub max_batch: usize,
     /// Largest `POST /jobs/batch` body.

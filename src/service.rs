@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpServer};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::actors::executor::Executors;
+use crate::actors::intake::Limits;
 use crate::actors::journal::ProjectedJournal;
 use crate::actors::scheduler::ReleaseMode;
 use crate::actors::services::Services;
@@ -76,7 +77,10 @@ pub fn system_config(settings: &Settings) -> SystemConfig {
     SystemConfig {
         fast_workers: settings.workers.fast,
         eco_workers: settings.workers.eco,
-        max_pending: settings.http.max_pending,
+        limits: Limits {
+            max_pending: settings.http.max_pending,
+            max_waiting: settings.http.max_waiting,
+        },
         tick: Duration::from_secs_f64(settings.scheduler.tick_s.max(0.01)),
         release_mode: ReleaseMode::GreenWindow,
         retry: RetryPolicy {

@@ -42,6 +42,26 @@ impl Accepted {
     }
 }
 
+/// How much accepted work may wait before the intake answers busy: neither bound is ever
+/// passed, counting the submissions still being stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Jobs waiting in `PENDING` to be routed.
+    pub max_pending: usize,
+    /// Jobs accepted and not yet started, wherever they wait: `PENDING`, `FAST`, `ECO` or
+    /// `DEFERRED`. Routing moves a job on at once, so without this bound slow workers would let
+    /// `FAST` and `ECO` (and held jobs `DEFERRED`) grow without end.
+    pub max_waiting: usize,
+}
+
+impl Limits {
+    /// No bound that a run could reach (a simulated day submits its whole workload at once).
+    pub const NONE: Limits = Limits {
+        max_pending: usize::MAX / 2,
+        max_waiting: usize::MAX / 2,
+    };
+}
+
 /// Why the intake did not accept (or cancel) a job.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Rejection {
@@ -91,7 +111,7 @@ pub struct Intake {
     pools: [Addr<JobQueue>; 2],
     deferred: Addr<DeferredQueue>,
     scheduler: Addr<Scheduler>,
-    max_pending: usize,
+    limits: Limits,
     in_flight: HashMap<String, InFlight>,
     /// Keys of submissions that may or may not be stored, while that is being checked: a
     /// submission with one of them waits for the check, then is admitted afresh.
@@ -109,7 +129,7 @@ impl Intake {
         pools: [Addr<JobQueue>; 2],
         deferred: Addr<DeferredQueue>,
         scheduler: Addr<Scheduler>,
-        max_pending: usize,
+        limits: Limits,
     ) -> Self {
         Intake {
             svc,
@@ -117,7 +137,7 @@ impl Intake {
             pools,
             deferred,
             scheduler,
-            max_pending,
+            limits,
             in_flight: HashMap::new(),
             unsettled: HashMap::new(),
             submitting: 0,
@@ -295,19 +315,19 @@ impl Intake {
                 fresh.push(submitted);
             }
         }
-        let (svc, pending, scheduler, max) = (
+        let (svc, pending, scheduler, limits) = (
             self.svc.clone(),
             self.pending.clone(),
             self.scheduler.clone(),
-            self.max_pending,
+            self.limits,
         );
         let count = fresh.len();
-        if batch && count > self.max_pending {
+        let max = limits.max_pending.min(limits.max_waiting);
+        if batch && count > max {
             let e = Invalid {
                 code: "invalid_batch_size",
                 message: format!(
-                    "{count} new jobs can never be accepted at once: at most {} may wait to be scheduled",
-                    self.max_pending
+                    "{count} new jobs can never be accepted at once: at most {max} may wait"
                 ),
             };
             return Box::pin(async move { Err(e.into()) });
@@ -334,9 +354,16 @@ impl Intake {
             if count == 0 {
                 return Ok(Vec::new());
             }
+            let max = limits.max_pending;
             if pending.send(Depth).await.unwrap_or(0) + ahead + count > max {
                 return Err(Rejection::Busy(format!(
                     "{max} jobs are waiting to be scheduled; retry later"
+                )));
+            }
+            let max = limits.max_waiting;
+            if svc.journal.model().counters.waiting() + ahead + count > max {
+                return Err(Rejection::Busy(format!(
+                    "{max} jobs are waiting to run; retry later"
                 )));
             }
             let appends = fresh

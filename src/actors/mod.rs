@@ -39,8 +39,8 @@ pub struct SystemConfig {
     pub fast_workers: usize,
     /// Workers on the ECO pool.
     pub eco_workers: usize,
-    /// Most jobs waiting in `PENDING` before intake answers busy.
-    pub max_pending: usize,
+    /// How much accepted work may wait before intake answers busy.
+    pub limits: intake::Limits,
     /// How often deferred jobs are checked.
     pub tick: Duration,
     /// How deferred jobs are let go.
@@ -98,7 +98,7 @@ impl Orchestrator {
             [fast.clone(), eco.clone()],
             deferred.clone(),
             scheduler.clone(),
-            config.max_pending,
+            config.limits,
         )
         .start();
         let executors = Arc::new(executors);

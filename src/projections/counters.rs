@@ -50,6 +50,15 @@ impl Counters {
         self.by_status[status as usize]
     }
 
+    /// Jobs accepted and not yet started: queued, scheduled or deferred.
+    pub fn waiting(&self) -> usize {
+        let n = [Status::Queued, Status::Scheduled, Status::Deferred]
+            .into_iter()
+            .map(|s| self.status(s))
+            .sum::<u64>();
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
     /// Jobs whose last routing mode is `mode`.
     pub fn mode(&self, mode: Mode) -> u64 {
         self.by_mode[mode as usize]

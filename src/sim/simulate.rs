@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use super::virtual_day::{run_day, DayError, DayRun, DaySetup};
 use super::{build, oracle, write_chart, write_json, JobOutcome, JobSpec, Report, ReportMeta};
 use crate::actors::executor::Executors;
+use crate::actors::intake::Limits;
 use crate::actors::scheduler::ReleaseMode;
 use crate::actors::submission::SubmitRequest;
 use crate::actors::worker::{RetryPolicy, RunDefaults};
@@ -238,7 +239,7 @@ pub fn simulate(
         system: SystemConfig {
             fast_workers: fast,
             eco_workers: eco,
-            max_pending: usize::MAX / 2,
+            limits: Limits::NONE,
             tick: Duration::from_secs(60),
             release_mode: match options.policy {
                 PolicyKind::Seed => ReleaseMode::GreenWindow,

@@ -11,6 +11,7 @@ use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
 use actix_web::{web, App};
 use carbonq::actors::executor::{Executor, Executors};
+use carbonq::actors::intake::Limits;
 use carbonq::actors::journal::{Journal, ProjectedJournal};
 use carbonq::actors::scheduler::ReleaseMode;
 use carbonq::actors::services::Services;
@@ -37,6 +38,14 @@ const BODY_LIMIT: usize = 1024;
 const MAX_BATCH: usize = 20;
 const BATCH_BODY_LIMIT: usize = 16 * 1024;
 
+/// At most `n` jobs in PENDING; at most 1,000 waiting in all.
+fn pending_at_most(n: usize) -> Limits {
+    Limits {
+        max_pending: n,
+        max_waiting: 1000,
+    }
+}
+
 /// A private Redis, the actors on it, and the state the routes share.
 struct TestApi {
     /// Keeps the projection writer running.
@@ -54,16 +63,16 @@ impl TestApi {
 
     /// Everything running; the read models are kept only if `project`.
     async fn start_with(project: bool) -> TestApi {
-        Self::start_limited(project, 1000).await
+        Self::start_limited(project, pending_at_most(1000)).await
     }
 
-    /// Everything running, with intake answering busy once `max_pending` jobs wait in PENDING.
-    async fn start_limited(project: bool, max_pending: usize) -> TestApi {
+    /// Everything running, with intake answering busy at `limits`.
+    async fn start_limited(project: bool, limits: Limits) -> TestApi {
         let server = TestRedis::start();
         Self::start_on(
             server,
             project,
-            max_pending,
+            limits,
             Arc::new(SystemClock),
             IdGen::Random,
         )
@@ -74,12 +83,12 @@ impl TestApi {
     async fn start_on(
         server: TestRedis,
         project: bool,
-        max_pending: usize,
+        limits: Limits,
         clock: SharedClock,
         ids: IdGen,
     ) -> TestApi {
         let url = server.url();
-        Self::start_at(server, &url, project, max_pending, clock, ids).await
+        Self::start_at(server, &url, project, limits, clock, ids).await
     }
 
     /// As [`TestApi::start_on`], reaching `server` at `url` (through a proxy, say).
@@ -87,7 +96,7 @@ impl TestApi {
         server: TestRedis,
         url: &str,
         project: bool,
-        max_pending: usize,
+        limits: Limits,
         clock: SharedClock,
         ids: IdGen,
     ) -> TestApi {
@@ -118,7 +127,7 @@ impl TestApi {
         let config = SystemConfig {
             fast_workers: 2,
             eco_workers: 1,
-            max_pending,
+            limits,
             tick: Duration::from_millis(200),
             release_mode: ReleaseMode::GreenWindow,
             retry: RetryPolicy {
@@ -553,7 +562,14 @@ async fn a_batch_stores_nothing_when_a_submission_it_waits_on_fails() {
     const SEED: u64 = 11;
     let now = Utc::now();
     let clock = Arc::new(ManualClock::at(now));
-    let api = TestApi::start_on(TestRedis::start(), true, 1000, clock, IdGen::seeded(SEED)).await;
+    let api = TestApi::start_on(
+        TestRedis::start(),
+        true,
+        pending_at_most(1000),
+        clock,
+        IdGen::seeded(SEED),
+    )
+    .await;
     // The first job id the intake draws is already in the log, written behind the journal's
     // back: storing the first submission conflicts.
     let taken = IdGen::seeded(SEED).next(now);
@@ -637,7 +653,7 @@ async fn a_batch_is_appended_together_answered_in_order_and_run() {
 
 #[actix_web::test]
 async fn a_batch_with_one_bad_job_is_refused_whole_and_appends_nothing() {
-    let api = TestApi::start_limited(true, 3).await;
+    let api = TestApi::start_limited(true, pending_at_most(3)).await;
     let app = test::init_service(api.app()).await;
     let good = json!({ "type": "train" });
     let too_many: Vec<Value> = (0..=MAX_BATCH).map(|_| good.clone()).collect();
@@ -857,7 +873,7 @@ async fn a_job_is_readable_before_its_projection_is_written() {
 #[actix_web::test]
 async fn a_full_pending_queue_answers_503_busy_and_appends_nothing() {
     // PENDING may hold no job at all: every submission finds it full.
-    let api = TestApi::start_limited(true, 0).await;
+    let api = TestApi::start_limited(true, pending_at_most(0)).await;
     let app = test::init_service(api.app()).await;
     let before = api.log_len().await;
     let reply = send(
@@ -873,7 +889,7 @@ async fn a_full_pending_queue_answers_503_busy_and_appends_nothing() {
 
 #[actix_web::test]
 async fn concurrent_submissions_cannot_all_slip_past_the_pending_limit() {
-    let api = TestApi::start_limited(true, 2).await;
+    let api = TestApi::start_limited(true, pending_at_most(2)).await;
     let app = test::init_service(api.app()).await;
     let body = json!({"type": "inference", "urgency": "critical"});
     let replies =
@@ -886,13 +902,62 @@ async fn concurrent_submissions_cannot_all_slip_past_the_pending_limit() {
     assert_eq!(api.submissions_in_log().await, accepted);
 }
 
+/// Jobs routed on at once still count while they wait: with held jobs filling the bound on
+/// waiting work, a submission answers 503 busy and appends nothing, although `PENDING` is
+/// empty; a job that stops waiting (here, cancelled) makes room for one more.
+#[actix_web::test]
+async fn jobs_waiting_in_any_queue_bound_the_intake() {
+    let limits = Limits {
+        max_pending: 1000,
+        max_waiting: 3,
+    };
+    let api = TestApi::start_limited(true, limits).await;
+    let app = test::init_service(api.app()).await;
+    // Flexible at 300 g/kWh: held in DEFERRED (MEDIUM_FLEX_DEFER) for up to 600 s.
+    let flexible = json!({ "type": "etl", "urgency": "flexible" });
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let reply = send(&app, submit(&flexible).to_request()).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        held.push(job_id_of(&reply.body));
+    }
+    let deferred = |b: &Value| b["jobs"]["counts_by_status"]["DEFERRED"] == 3;
+    wait_for(&app, "/stats", |r| r.to_request(), deferred).await;
+
+    let before = api.log_len().await;
+    let critical = json!({ "type": "etl", "urgency": "critical" });
+    let refused = send(&app, submit(&critical).to_request()).await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.body["error"], "busy");
+    assert!(refused.retry_after.is_some(), "{refused:?}");
+    assert_eq!(api.log_len().await, before);
+
+    let cancelled = send(
+        &app,
+        TestRequest::delete()
+            .uri(&format!("/jobs/{}", held[0]))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    let accepted = send(&app, submit(&critical).to_request()).await;
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+}
+
 /// Redis restarting (its data kept) costs the requests that meet it a 503; then the service
 /// carries on without a restart of its own: it connects again, accepts and runs new jobs, and
 /// keeps the read models up to date.
 #[actix_web::test]
 async fn after_redis_restarts_the_service_connects_again_and_carries_on() {
     let server = TestRedis::start_durable();
-    let mut api = TestApi::start_on(server, true, 1000, Arc::new(SystemClock), IdGen::Random).await;
+    let mut api = TestApi::start_on(
+        server,
+        true,
+        pending_at_most(1000),
+        Arc::new(SystemClock),
+        IdGen::Random,
+    )
+    .await;
     let app = test::init_service(api.app()).await;
     let job = json!({ "type": "etl", "urgency": "critical" });
     let before = send(&app, submit(&job).to_request()).await;
@@ -922,7 +987,15 @@ async fn api_behind_a_cutter() -> (AnswerCutter, TestApi) {
     let server = TestRedis::start();
     let cutter = AnswerCutter::start(server.socket());
     let clock = Arc::new(SystemClock);
-    let api = TestApi::start_at(server, &cutter.url(), true, 1000, clock, IdGen::Random).await;
+    let api = TestApi::start_at(
+        server,
+        &cutter.url(),
+        true,
+        pending_at_most(1000),
+        clock,
+        IdGen::Random,
+    )
+    .await;
     (cutter, api)
 }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use carbonq::actors::executor::Executors;
+use carbonq::actors::intake::Limits;
 use carbonq::actors::scheduler::ReleaseMode;
 use carbonq::actors::submission::SubmitRequest;
 use carbonq::actors::worker::{RetryPolicy, RunDefaults};
@@ -29,7 +30,10 @@ fn setup() -> DaySetup {
         system: SystemConfig {
             fast_workers: 3,
             eco_workers: 2,
-            max_pending: 100_000,
+            limits: Limits {
+                max_pending: 100_000,
+                max_waiting: 100_000,
+            },
             tick: Duration::from_secs(60),
             release_mode: ReleaseMode::GreenWindow,
             retry: RetryPolicy {

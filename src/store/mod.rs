@@ -84,22 +84,25 @@ impl StoreError {
                     || e.is_connection_dropped()
                     || e.is_timeout()
                     || e.is_unrecoverable_error()
-                    || still_loading(e)
+                    || cannot_write_yet(e)
             }
             _ => false,
         }
     }
 }
 
-/// Redis is back but still reading its data from disk: it answers `LOADING`, to a command or,
-/// inside a transaction, to each queued command (the transaction is then aborted).
-fn still_loading(e: &redis::RedisError) -> bool {
-    use redis::ServerErrorKind::BusyLoading;
-    e.kind() == redis::ErrorKind::Server(BusyLoading)
+/// Redis answers but refuses writes until something changes: it is back and still reading its
+/// data from disk (`LOADING`), or it is full (`OOM`: at `maxmemory`, and the log's keys must
+/// never be evicted) until an operator gives it room. It says so to a command, to a script's
+/// first write (nothing of the script is then stored), or, inside a transaction, to each queued
+/// command (the transaction is then aborted).
+fn cannot_write_yet(e: &redis::RedisError) -> bool {
+    const FOR_NOW: [&str; 2] = ["LOADING", "OOM"];
+    e.code().is_some_and(|code| FOR_NOW.contains(&code))
         || e.clone().into_server_errors().is_some_and(|errors| {
             errors
                 .iter()
-                .any(|(_, error)| error.kind() == Some(BusyLoading))
+                .any(|(_, error)| FOR_NOW.contains(&error.code()))
         })
 }
 
@@ -322,9 +325,9 @@ mod tests {
 
     use super::*;
 
-    /// A Redis that is still loading its data, as a transaction meets it: `MULTI` is accepted,
-    /// every queued command is refused with `LOADING`, and `EXEC` aborts.
-    async fn loading_redis(socket: &std::path::Path) {
+    /// A Redis that refuses writes for now, as a transaction meets it: `MULTI` is accepted, every
+    /// queued command is refused with `refusal`, and `EXEC` aborts.
+    async fn refusing_redis(socket: &std::path::Path, refusal: &'static [u8]) {
         let listener = tokio::net::UnixListener::bind(socket).expect("bind");
         tokio::spawn(async move {
             let (stream, _) = listener.accept().await.expect("accept");
@@ -343,7 +346,7 @@ mod tests {
                     Some(w) if w == "EXEC" => {
                         b"-EXECABORT Transaction discarded because of previous errors.\r\n"
                     }
-                    _ => b"-LOADING Redis is loading the dataset in memory\r\n",
+                    _ => refusal,
                 };
                 if write.write_all(answer).await.is_err() {
                     break;
@@ -354,9 +357,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_refused_while_redis_loads_counts_as_unavailable() {
+        refused_transaction_counts_as_unavailable(
+            b"-LOADING Redis is loading the dataset in memory\r\n",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_transaction_refused_while_redis_is_full_counts_as_unavailable() {
+        refused_transaction_counts_as_unavailable(
+            b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+        )
+        .await;
+    }
+
+    async fn refused_transaction_counts_as_unavailable(refusal: &'static [u8]) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let socket = dir.path().join("loading.sock");
-        loading_redis(&socket).await;
+        let socket = dir.path().join("refusing.sock");
+        refusing_redis(&socket, refusal).await;
         let client = redis::Client::open(format!("unix://{}", socket.display())).unwrap();
         let config = redis::AsyncConnectionConfig::new();
         let mut conn = client
@@ -371,7 +389,7 @@ mod tests {
         let e = transaction
             .query_async::<redis::Value>(&mut conn)
             .await
-            .expect_err("refused while loading");
+            .expect_err("refused");
         let e = StoreError::Redis(e);
         assert!(e.is_unavailable(), "{e:?}");
     }

@@ -30,7 +30,7 @@ use insta::internals::Content;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::support::{redis_store_at, AnswerCutter, TestRedis};
+use crate::support::{redis_store_at, set_maxmemory, AnswerCutter, TestRedis};
 
 /// Largest body the test API accepts.
 const BODY_LIMIT: usize = 1024;
@@ -1060,6 +1060,29 @@ async fn a_retry_before_an_unanswered_submission_is_found_does_not_submit_it_twi
     let done = |b: &Value| b["jobs"]["counts_by_status"]["DONE"] == 2;
     wait_for(&app, "/stats", |r| r.to_request(), done).await;
     assert_eq!(api.submissions_in_log().await, 2);
+}
+
+/// A full Redis refuses writes: a submission answers 503 with `Retry-After` and stores nothing,
+/// instead of a 500; once Redis has room the service goes on by itself.
+#[actix_web::test]
+async fn a_full_redis_answers_503_and_stores_nothing_until_it_has_room() {
+    let api = TestApi::start().await;
+    let app = test::init_service(api.app()).await;
+    let job = json!({ "type": "etl", "urgency": "critical" });
+    set_maxmemory(&api.store, 1).await;
+    let before = api.log_len().await;
+    let refused = send(&app, submit(&job).to_request()).await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.body["error"], "store_unavailable");
+    assert!(refused.retry_after.is_some(), "{refused:?}");
+    assert_eq!(api.log_len().await, before);
+
+    set_maxmemory(&api.store, 0).await;
+    let accepted = send(&app, submit(&job).to_request()).await;
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+    let id = job_id_of(&accepted.body);
+    let done = |b: &Value| b["status"] == "DONE";
+    wait_for(&app, &format!("/jobs/{id}"), |r| r.to_request(), done).await;
 }
 
 #[actix_web::test]

@@ -11,7 +11,7 @@ use carbonq::projections::ReadModel;
 use carbonq::store::{AppendRequest, EventStore, StoreError};
 use futures::future::join_all;
 
-use crate::support::{job, redis_store, TestRedis};
+use crate::support::{job, redis_store, set_maxmemory, TestRedis};
 
 /// Each job's submission and its deferral come from two callers, one right behind the other.
 /// One caller goes first, so that every commit of 128 callers ends between a job's two:
@@ -82,6 +82,44 @@ async fn a_patient_append_waits_for_redis_to_come_back() {
         .expect("stored once Redis is back");
     assert_eq!(stored.len(), 1);
     assert_eq!(store.job_version(job(1)).await.unwrap(), 1);
+}
+
+/// A full Redis (at `maxmemory`, evicting nothing) refuses writes until it is given room: a
+/// plain append fails as unavailable with nothing stored, and a patient one waits and is stored
+/// once there is room.
+#[tokio::test]
+async fn a_full_redis_is_waited_for_as_an_unreachable_one_is() {
+    let redis = TestRedis::start();
+    let redis_store = redis_store(&redis).await;
+    let store = EventStore::Redis(redis_store.clone());
+    let journal = Journal::start(store.clone(), ReadModel::default());
+    set_maxmemory(&redis_store, 1).await;
+    let submitted = one_of_each().swap_remove(0);
+    let refused = journal
+        .append(job(1), vec![submitted.clone()], job(1))
+        .await;
+    assert!(
+        matches!(refused, Err(JournalError::Unavailable(_))),
+        "{refused:?}"
+    );
+    let waiting = tokio::spawn({
+        let journal = journal.clone();
+        async move {
+            journal
+                .append_patiently(job(2), vec![submitted], job(2))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "{:?}", waiting.await);
+    set_maxmemory(&redis_store, 0).await;
+    let stored = waiting
+        .await
+        .expect("task")
+        .expect("stored once there is room");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(store.job_version(job(1)).await.unwrap(), 0);
+    assert_eq!(store.job_version(job(2)).await.unwrap(), 1);
 }
 
 /// Writes `event` for job `n` straight into the store, behind the journal's back.

@@ -49,6 +49,18 @@ pub async fn redis_store(redis: &TestRedis) -> RedisStore {
     redis_store_at(&redis.url()).await
 }
 
+/// Sets the Redis behind `store` to hold at most `bytes` (1: it is full and refuses writes with
+/// `OOM`, as the test Redis evicts nothing; 0: no limit).
+pub async fn set_maxmemory(store: &RedisStore, bytes: u64) {
+    let _: () = ::redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(bytes)
+        .query_async(&mut store.connection())
+        .await
+        .expect("CONFIG SET maxmemory");
+}
+
 /// A store on the Redis at `url`.
 pub async fn redis_store_at(url: &str) -> RedisStore {
     RedisStore::open(url, KeySpace::default(), stamper())

@@ -92,12 +92,13 @@ impl StoreError {
 }
 
 /// Redis answers but refuses writes until something changes: it is back and still reading its
-/// data from disk (`LOADING`), or it is full (`OOM`: at `maxmemory`, and the log's keys must
-/// never be evicted) until an operator gives it room. It says so to a command, to a script's
+/// data from disk (`LOADING`), it is full (`OOM`: at `maxmemory`, and the log's keys must never
+/// be evicted), or it cannot write its AOF or snapshot to disk (`MISCONF`), until an operator
+/// gives it room. It says so to a command, to a script's
 /// first write (nothing of the script is then stored), or, inside a transaction, to each queued
 /// command (the transaction is then aborted).
 fn cannot_write_yet(e: &redis::RedisError) -> bool {
-    const FOR_NOW: [&str; 2] = ["LOADING", "OOM"];
+    const FOR_NOW: [&str; 3] = ["LOADING", "OOM", "MISCONF"];
     e.code().is_some_and(|code| FOR_NOW.contains(&code))
         || e.clone().into_server_errors().is_some_and(|errors| {
             errors
@@ -355,20 +356,17 @@ mod tests {
         });
     }
 
+    /// Still loading after a restart, full, and unable to write its AOF: each refusal of a
+    /// transaction counts as Redis being unavailable for now.
     #[tokio::test]
-    async fn a_transaction_refused_while_redis_loads_counts_as_unavailable() {
-        refused_transaction_counts_as_unavailable(
-            b"-LOADING Redis is loading the dataset in memory\r\n",
-        )
-        .await;
-    }
-
-    #[tokio::test]
-    async fn a_transaction_refused_while_redis_is_full_counts_as_unavailable() {
-        refused_transaction_counts_as_unavailable(
+    async fn a_transaction_refused_for_now_counts_as_unavailable() {
+        for refusal in [
+            &b"-LOADING Redis is loading the dataset in memory\r\n"[..],
             b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
-        )
-        .await;
+            b"-MISCONF Errors writing to the AOF file: No space left on device\r\n",
+        ] {
+            refused_transaction_counts_as_unavailable(refusal).await;
+        }
     }
 
     async fn refused_transaction_counts_as_unavailable(refusal: &'static [u8]) {

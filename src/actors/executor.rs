@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::events::JobSubmitted;
@@ -106,6 +108,7 @@ async fn run_command(
         "power_w": job.power_w,
         "tenant": job.tenant,
     });
+    // A process group of its own, so that the processes the command starts end with it.
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .env("CARBONQ_JOB_ID", job_id.to_string())
@@ -113,30 +116,180 @@ async fn run_command(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start {program}: {e}"))?;
+    let group = child.id().map(ProcessGroup::of);
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input.to_string().as_bytes()).await;
     }
-    let output = tokio::time::timeout(Duration::from_secs(timeout_s), child.wait_with_output())
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let ran = async {
+        // The command's end is the attempt's end: what it left running is stopped, which also
+        // closes the output it may still hold open.
+        let exited = async {
+            let status = child.wait().await;
+            if let Some(group) = &group {
+                group.kill();
+            }
+            status
+        };
+        let (status, out, err) = tokio::join!(exited, tail_of(stdout), tail_of(stderr));
+        status.map(|s| (s, out, err))
+    };
+    let (status, out, err) = tokio::time::timeout(Duration::from_secs(timeout_s), ran)
         .await
         .map_err(|_| format!("timed out after {timeout_s}s"))?
         .map_err(|e| format!("{program} failed: {e}"))?;
-    let tail = |b: &[u8]| {
-        let s = String::from_utf8_lossy(b);
-        s.lines()
-            .last()
-            .unwrap_or("")
-            .trim()
-            .chars()
-            .take(500)
-            .collect::<String>()
-    };
-    if output.status.success() {
-        let out = tail(&output.stdout);
+    if status.success() {
+        let out = last_line(&out);
         Ok(if out.is_empty() { "ok".into() } else { out })
     } else {
-        Err(format!("{}: {}", output.status, tail(&output.stderr)))
+        Err(format!("{status}: {}", last_line(&err)))
+    }
+}
+
+/// A command's process group: killed when the attempt ends however it ends (done, failed, timed
+/// out, or dropped as the service stops), so no process it started outlives it and goes on
+/// working while the job is retried.
+struct ProcessGroup(Pid);
+
+impl ProcessGroup {
+    fn of(leader: u32) -> Self {
+        ProcessGroup(Pid::from_raw(i32::try_from(leader).unwrap_or(i32::MAX)))
+    }
+
+    fn kill(&self) {
+        // ESRCH: every process of the group has ended already.
+        let _ = killpg(self.0, Signal::SIGKILL);
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Bytes of a command's output kept: its last line is its result (stdout) or error (stderr).
+const TAIL: usize = 8 * 1024;
+
+/// The last [`TAIL`] bytes `stream` writes, read as they come: a chatty job's output never piles
+/// up in memory.
+async fn tail_of(stream: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
+    let Some(mut stream) = stream else {
+        return Vec::new();
+    };
+    let mut tail = Vec::with_capacity(2 * TAIL);
+    let mut chunk = [0u8; 8 * 1024];
+    while let Ok(n @ 1..) = stream.read(&mut chunk).await {
+        tail.extend_from_slice(&chunk[..n]);
+        if tail.len() > TAIL {
+            tail.drain(..tail.len() - TAIL);
+        }
+    }
+    tail
+}
+
+/// The last line of `output`, trimmed, at most 500 characters.
+fn last_line(output: &[u8]) -> String {
+    String::from_utf8_lossy(output)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(500)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Urgency;
+
+    fn command(script: &str, timeout_s: u64) -> Executors {
+        Executors {
+            default: Executor::Command {
+                program: "sh".into(),
+                args: vec!["-c".into(), script.into()],
+                timeout_s,
+            },
+            ..Executors::simulated()
+        }
+    }
+
+    fn job() -> JobSubmitted {
+        JobSubmitted {
+            job_type: "train".into(),
+            urgency: Urgency::Normal,
+            deadline: None,
+            duration_s: None,
+            power_w: None,
+            idempotency_key: None,
+            tenant: None,
+        }
+    }
+
+    /// Alive: its `/proc` entry exists and it is not a zombie waiting to be reaped.
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_command_is_stopped_with_every_process_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
+        let result = command(&script, 1).run(Uuid::nil(), 1, &job()).await;
+        assert_eq!(result, Err("timed out after 1s".into()));
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sleep {pid} outlived its job"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_command_ends_when_it_exits_though_it_left_a_process_holding_its_output() {
+        let result = command("sleep 60 & echo trained", 5)
+            .run(Uuid::nil(), 1, &job())
+            .await;
+        assert_eq!(result, Ok("trained".into()));
+    }
+
+    #[tokio::test]
+    async fn a_command_s_result_is_its_last_line_however_much_it_writes() {
+        let script = "head -c 20000000 /dev/zero | tr '\\0' x; echo; echo trained";
+        let result = command(script, 30).run(Uuid::nil(), 1, &job()).await;
+        assert_eq!(result, Ok("trained".into()));
+        let failing = "echo starting; echo 'out of memory' >&2; exit 3";
+        let result = command(failing, 30).run(Uuid::nil(), 1, &job()).await;
+        assert_eq!(result, Err("exit status: 3: out of memory".into()));
+    }
+
+    #[tokio::test]
+    async fn only_the_tail_of_a_stream_is_kept() {
+        let mut output = vec![b'x'; 3 * TAIL];
+        output.extend_from_slice(b"\nlast line\n");
+        let tail = tail_of(Some(&output[..])).await;
+        assert_eq!(tail.len(), TAIL);
+        assert_eq!(last_line(&tail), "last line");
     }
 }

@@ -56,18 +56,7 @@ impl Trace {
         read_records(name, text, 2, |line, fields| {
             let t = parse_timestamp(name, line, fields[0])?;
             let v = parse_value(name, line, fields[1])?;
-            if let Some(&(prev, _, _)) = rows.last() {
-                if t <= prev {
-                    return Err(GridError::NonMonotonic {
-                        file: name.to_owned(),
-                        line,
-                        timestamp: t,
-                        previous: prev,
-                    });
-                }
-            }
-            rows.push((t, v, line));
-            Ok(())
+            push_row(name, &mut rows, (t, v, line))
         })?;
         Self::from_rows(name, &rows)
     }
@@ -90,17 +79,7 @@ impl Trace {
         for (i, &(t, v)) in points.iter().enumerate() {
             let line = i as u64 + 1;
             check_value(name, line, v)?;
-            if let Some(&(prev, _, _)) = rows.last() {
-                if t <= prev {
-                    return Err(GridError::NonMonotonic {
-                        file: name.to_owned(),
-                        line,
-                        timestamp: t,
-                        previous: prev,
-                    });
-                }
-            }
-            rows.push((t, v, line));
+            push_row(name, &mut rows, (t, v, line))?;
         }
         Self::from_rows(name, &rows)
     }
@@ -573,6 +552,22 @@ fn check_value(name: &str, line: u64, v: f64) -> Result<(), GridError> {
             reason: format!("intensity {v} is not a finite non-negative number"),
         })
     }
+}
+
+/// Appends `row` to `rows`, whose timestamps must strictly increase.
+fn push_row(name: &str, rows: &mut Vec<Row>, row: Row) -> Result<(), GridError> {
+    if let Some(&(previous, _, _)) = rows.last() {
+        if row.0 <= previous {
+            return Err(GridError::NonMonotonic {
+                file: name.to_owned(),
+                line: row.2,
+                timestamp: row.0,
+                previous,
+            });
+        }
+    }
+    rows.push(row);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::ApiError;
 
 /// Every endpoint, as `"METHOD path"` → what it does; served by `GET /`.
-pub const ENDPOINTS: [(&str, &str); 11] = [
+pub const ENDPOINTS: [(&str, &str); 12] = [
     ("GET /health", "liveness"),
     ("GET /", "this map"),
     ("POST /jobs", "submit a job"),
@@ -27,6 +27,10 @@ pub const ENDPOINTS: [(&str, &str); 11] = [
         "queue depths, job counts, run times, emissions",
     ),
     ("GET /queues", "depth and head of each queue"),
+    (
+        "GET /metrics",
+        "job counts, energy, emissions, queue depths and grid intensity for Prometheus",
+    ),
 ];
 
 /// `{"ok": true, "service": "api"}`: the process answers.

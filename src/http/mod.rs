@@ -21,6 +21,7 @@ pub mod api_error;
 pub mod health;
 pub mod job_page;
 pub mod jobs;
+pub mod metrics;
 pub mod stats;
 
 use actix_web::web;
@@ -76,5 +77,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/jobs/{id}/events").route(web::get().to(jobs::events)))
     .service(resource("/stats").route(web::get().to(stats::stats)))
     .service(resource("/queues").route(web::get().to(stats::queues)))
+    .service(resource("/metrics").route(web::get().to(metrics::metrics)))
     .default_service(web::to(health::no_route));
 }

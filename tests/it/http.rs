@@ -1085,6 +1085,41 @@ async fn a_full_redis_answers_503_and_stores_nothing_until_it_has_room() {
     wait_for(&app, &format!("/jobs/{id}"), |r| r.to_request(), done).await;
 }
 
+/// `GET /metrics` speaks Prometheus's text format from the model in memory: once a job has run
+/// it is counted, and a scrape still answers while Redis is down.
+#[actix_web::test]
+async fn metrics_count_jobs_for_prometheus_and_answer_while_redis_is_down() {
+    let mut api = TestApi::start().await;
+    let app = test::init_service(api.app()).await;
+    let job = json!({ "type": "etl", "urgency": "critical" });
+    let accepted = send(&app, submit(&job).to_request()).await;
+    let id = job_id_of(&accepted.body);
+    let done = |b: &Value| b["status"] == "DONE";
+    wait_for(&app, &format!("/jobs/{id}"), |r| r.to_request(), done).await;
+    api.stop_redis();
+
+    let response = test::call_service(&app, get("/metrics").to_request()).await;
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    assert_eq!(
+        content_type.as_ref().and_then(|v| v.to_str().ok()),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let body = String::from_utf8(test::read_body(response).await.to_vec()).expect("utf-8");
+    for line in [
+        "carbonq_jobs_submitted_total 1",
+        "carbonq_jobs_completed_total 1",
+        "carbonq_attempts_failed_total 0",
+        "carbonq_jobs{status=\"DONE\"} 1",
+        "carbonq_jobs{status=\"RUNNING\"} 0",
+        "carbonq_queue_depth{queue=\"FAST\"} 0",
+        "carbonq_grid_intensity_gco2_per_kwh 300.0",
+        "# EOF",
+    ] {
+        assert!(body.lines().any(|l| l == line), "{line:?} not in\n{body}");
+    }
+}
+
 #[actix_web::test]
 async fn reads_and_writes_answer_503_with_retry_after_while_redis_is_down() {
     let mut api = TestApi::start().await;

@@ -1,0 +1,119 @@
+//! `GET /metrics`: the counters behind `/stats`, queue depths and the grid's intensity now, in
+//! the OpenMetrics text format for Prometheus. Read from the journal's model in memory, so a
+//! scrape costs Redis nothing and still answers while Redis is away (when alerting needs it).
+
+use std::sync::atomic::AtomicU64;
+
+use actix_web::{web, HttpResponse};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::{ApiError, AppState};
+use crate::projections::{ReadModel, Status};
+use crate::store::keys::QueueName;
+
+/// The content type of the OpenMetrics text format.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// The scrape.
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let svc = &state.orchestrator.svc;
+    let intensity = svc.grid.intensity_at(svc.clock.now());
+    let registry = {
+        let model = svc.journal.model();
+        registry_of(&model, intensity)
+    };
+    let mut body = String::new();
+    encode(&mut body, &registry).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(body))
+}
+
+/// Every metric, as of `model` and the grid's `intensity` now.
+fn registry_of(model: &ReadModel, intensity: f64) -> Registry {
+    let c = &model.counters;
+    let mut registry = Registry::with_prefix("carbonq");
+    let count = |registry: &mut Registry, name: &str, help: &str, n: u64| {
+        let counter: Counter = Counter::default();
+        counter.inc_by(n);
+        registry.register(name, help, counter);
+    };
+    let amount = |registry: &mut Registry, name: &str, help: &str, x: f64| {
+        let counter: Counter<f64, AtomicU64> = Counter::default();
+        counter.inc_by(x);
+        registry.register(name, help, counter);
+    };
+    count(
+        &mut registry,
+        "jobs_submitted",
+        "Jobs ever accepted",
+        c.total_jobs,
+    );
+    count(
+        &mut registry,
+        "jobs_completed",
+        "Jobs run to completion",
+        c.completed,
+    );
+    count(
+        &mut registry,
+        "attempts_failed",
+        "Attempts that failed",
+        c.failed_attempts,
+    );
+    count(
+        &mut registry,
+        "log_entries_applied",
+        "Log entries folded",
+        model.applied,
+    );
+    amount(
+        &mut registry,
+        "run_seconds",
+        "Run time of completed jobs",
+        c.duration_ms_sum as f64 / 1e3,
+    );
+    amount(
+        &mut registry,
+        "energy_kwh",
+        "Energy of completed jobs",
+        c.energy_kwh,
+    );
+    amount(
+        &mut registry,
+        "emissions_kg",
+        "CO2 emitted by completed jobs",
+        c.emissions_kg,
+    );
+    amount(
+        &mut registry,
+        "baseline_emissions_kg",
+        "CO2 the same jobs would have emitted had each started at submission",
+        c.baseline_emissions_kg,
+    );
+
+    let jobs = Family::<Labels, Gauge>::default();
+    for s in Status::ALL {
+        let n = i64::try_from(c.status(s)).unwrap_or(i64::MAX);
+        jobs.get_or_create(&vec![("status", s.as_str())]).set(n);
+    }
+    registry.register("jobs", "Jobs by current status", jobs);
+    let depth = Family::<Labels, Gauge>::default();
+    for q in QueueName::ALL {
+        let n = i64::try_from(model.queues.depth(q)).unwrap_or(i64::MAX);
+        depth.get_or_create(&vec![("queue", q.as_str())]).set(n);
+    }
+    registry.register("queue_depth", "Jobs in each queue", depth);
+    let grid: Gauge<f64, AtomicU64> = Gauge::default();
+    grid.set(intensity);
+    registry.register(
+        "grid_intensity_gco2_per_kwh",
+        "The grid's carbon intensity now, as the scheduler sees it",
+        grid,
+    );
+    registry
+}

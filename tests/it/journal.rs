@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use carbonq::actors::journal::Journal;
-use carbonq::actors::journal::JournalError;
+use carbonq::actors::journal::{Appended, Journal, JournalError};
 use carbonq::events::sample::one_of_each;
 use carbonq::events::JobEvent;
 use carbonq::projections::ReadModel;
 use carbonq::store::{AppendRequest, EventStore, StoreError};
 use futures::future::join_all;
+use tokio::task::JoinHandle;
 
 use crate::support::{job, redis_store, set_maxmemory, TestRedis};
 
@@ -63,18 +63,7 @@ async fn a_patient_append_waits_for_redis_to_come_back() {
     let store = EventStore::Redis(redis_store(&redis).await);
     let journal = Journal::start(store.clone(), ReadModel::default());
     redis.stop();
-    let submitted = one_of_each().swap_remove(0);
-    let waiting = tokio::spawn({
-        let journal = journal.clone();
-        async move {
-            journal
-                .append_patiently(job(1), vec![submitted], job(1))
-                .await
-        }
-    });
-    // Time to meet the outage: a plain append has given up by now.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "{:?}", waiting.await);
+    let waiting = still_waiting_to_append(&journal, 1).await;
     redis.start_again();
     let stored = waiting
         .await
@@ -82,6 +71,23 @@ async fn a_patient_append_waits_for_redis_to_come_back() {
         .expect("stored once Redis is back");
     assert_eq!(stored.len(), 1);
     assert_eq!(store.job_version(job(1)).await.unwrap(), 1);
+}
+
+/// Starts a patient append of job `n`'s submission and checks that it is still waiting 300 ms
+/// later, by when a plain append has given up; returns it, to be awaited once Redis can write.
+async fn still_waiting_to_append(journal: &Journal, n: u64) -> JoinHandle<Appended> {
+    let submitted = one_of_each().swap_remove(0);
+    let waiting = tokio::spawn({
+        let journal = journal.clone();
+        async move {
+            journal
+                .append_patiently(job(n), vec![submitted], job(n))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "{:?}", waiting.await);
+    waiting
 }
 
 /// A full Redis (at `maxmemory`, evicting nothing) refuses writes until it is given room: a
@@ -95,23 +101,12 @@ async fn a_full_redis_is_waited_for_as_an_unreachable_one_is() {
     let journal = Journal::start(store.clone(), ReadModel::default());
     set_maxmemory(&redis_store, 1).await;
     let submitted = one_of_each().swap_remove(0);
-    let refused = journal
-        .append(job(1), vec![submitted.clone()], job(1))
-        .await;
+    let refused = journal.append(job(1), vec![submitted], job(1)).await;
     assert!(
         matches!(refused, Err(JournalError::Unavailable(_))),
         "{refused:?}"
     );
-    let waiting = tokio::spawn({
-        let journal = journal.clone();
-        async move {
-            journal
-                .append_patiently(job(2), vec![submitted], job(2))
-                .await
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "{:?}", waiting.await);
+    let waiting = still_waiting_to_append(&journal, 2).await;
     set_maxmemory(&redis_store, 0).await;
     let stored = waiting
         .await

@@ -123,6 +123,7 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
             max_jobs: settings.http.max_batch,
             body_limit: settings.http.batch_body_limit_bytes,
         },
+        refusals: Default::default(),
     });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
         .disable_signals()

@@ -33,9 +33,12 @@ pub async fn submit(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_submission(&req, payload, state.body_limit).await?;
-    let accepted = state.orchestrator.intake.send(Submit(body)).await??;
-    Ok(HttpResponse::Ok().json(accepted_json(&accepted)))
+    let answer = async {
+        let body = read_submission(&req, payload, state.body_limit).await?;
+        let accepted = state.orchestrator.intake.send(Submit(body)).await??;
+        Ok(HttpResponse::Ok().json(accepted_json(&accepted)))
+    };
+    state.refusals.count(answer.await)
 }
 
 /// The body of `POST /jobs/batch`: up to the configured number of `POST /jobs` bodies.
@@ -55,17 +58,20 @@ pub async fn submit_batch(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let BatchRequest { jobs } = read_json(&req, payload, state.batch.body_limit).await?;
-    let max = state.batch.max_jobs;
-    if jobs.is_empty() || jobs.len() > max {
-        return Err(ApiError::Invalid(Invalid {
-            code: "invalid_batch_size",
-            message: format!("a batch holds 1 to {max} jobs, not {}", jobs.len()),
-        }));
-    }
-    let accepted = state.orchestrator.intake.send(SubmitBatch(jobs)).await??;
-    let jobs: Vec<_> = accepted.iter().map(accepted_json).collect();
-    Ok(HttpResponse::Ok().json(json!({ "jobs": jobs })))
+    let answer = async {
+        let BatchRequest { jobs } = read_json(&req, payload, state.batch.body_limit).await?;
+        let max = state.batch.max_jobs;
+        if jobs.is_empty() || jobs.len() > max {
+            return Err(ApiError::Invalid(Invalid {
+                code: "invalid_batch_size",
+                message: format!("a batch holds 1 to {max} jobs, not {}", jobs.len()),
+            }));
+        }
+        let accepted = state.orchestrator.intake.send(SubmitBatch(jobs)).await??;
+        let jobs: Vec<_> = accepted.iter().map(accepted_json).collect();
+        Ok(HttpResponse::Ok().json(json!({ "jobs": jobs })))
+    };
+    state.refusals.count(answer.await)
 }
 
 /// What `POST /jobs` answers for an accepted job.

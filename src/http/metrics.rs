@@ -2,7 +2,9 @@
 //! the OpenMetrics text format for Prometheus. Read from the journal's model in memory, so a
 //! scrape costs Redis nothing and still answers while Redis is away (when alerting needs it).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 use actix_web::{web, HttpResponse};
 use prometheus_client::encoding::text::encode;
@@ -20,14 +22,44 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 type Labels = Vec<(&'static str, &'static str)>;
 
+/// Submissions (`POST /jobs` and `POST /jobs/batch` requests) answered with an error, by the
+/// error's code: how often clients are told busy, or that the store is unavailable, or that
+/// their input is bad. Nothing of a refused submission is in the log, so it is counted here.
+#[derive(Debug, Default)]
+pub struct Refusals(Mutex<BTreeMap<&'static str, u64>>);
+
+impl Refusals {
+    /// Counts `answer` if it is an error, and passes it on.
+    pub fn count<T>(&self, answer: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let Err(e) = &answer {
+            let mut by_code = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            *by_code.entry(e.code()).or_default() += 1;
+        }
+        answer
+    }
+
+    fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// The scrape.
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let svc = &state.orchestrator.svc;
     let intensity = svc.grid.intensity_at(svc.clock.now());
-    let registry = {
+    let mut registry = {
         let model = svc.journal.model();
         registry_of(&model, intensity)
     };
+    let refused = Family::<Labels, Counter>::default();
+    for (code, n) in state.refusals.snapshot() {
+        refused.get_or_create(&vec![("code", code)]).inc_by(n);
+    }
+    registry.register(
+        "submissions_refused",
+        "Submissions answered with an error, by its code (busy, store_unavailable, ...)",
+        refused,
+    );
     let mut body = String::new();
     encode(&mut body, &registry).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(body))

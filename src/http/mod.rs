@@ -42,6 +42,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// Most jobs in one `POST /jobs/batch`, and the largest body it accepts, bytes.
     pub batch: BatchLimits,
+    /// Submissions answered with an error, by its code, for `GET /metrics`.
+    pub refusals: std::sync::Arc<metrics::Refusals>,
 }
 
 /// The bounds of `POST /jobs/batch`.

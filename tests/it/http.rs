@@ -154,6 +154,7 @@ impl TestApi {
                     max_jobs: MAX_BATCH,
                     body_limit: BATCH_BODY_LIMIT,
                 },
+                refusals: Default::default(),
             }),
         }
     }
@@ -1086,9 +1087,10 @@ async fn a_full_redis_answers_503_and_stores_nothing_until_it_has_room() {
 }
 
 /// `GET /metrics` speaks Prometheus's text format from the model in memory: once a job has run
-/// it is counted, and a scrape still answers while Redis is down.
+/// it is counted, refused submissions are counted by code, and a scrape still answers while
+/// Redis is down.
 #[actix_web::test]
-async fn metrics_count_jobs_for_prometheus_and_answer_while_redis_is_down() {
+async fn metrics_count_jobs_and_refusals_for_prometheus_and_answer_while_redis_is_down() {
     let mut api = TestApi::start().await;
     let app = test::init_service(api.app()).await;
     let job = json!({ "type": "etl", "urgency": "critical" });
@@ -1096,7 +1098,11 @@ async fn metrics_count_jobs_for_prometheus_and_answer_while_redis_is_down() {
     let id = job_id_of(&accepted.body);
     let done = |b: &Value| b["status"] == "DONE";
     wait_for(&app, &format!("/jobs/{id}"), |r| r.to_request(), done).await;
+    let bad = send(&app, submit(&json!({ "urgency": "asap" })).to_request()).await;
+    assert_eq!(bad.status, 422, "{bad:?}");
     api.stop_redis();
+    let refused = send(&app, submit(&job).to_request()).await;
+    assert_eq!(refused.status, 503, "{refused:?}");
 
     let response = test::call_service(&app, get("/metrics").to_request()).await;
     assert_eq!(response.status(), 200);
@@ -1114,6 +1120,8 @@ async fn metrics_count_jobs_for_prometheus_and_answer_while_redis_is_down() {
         "carbonq_jobs{status=\"RUNNING\"} 0",
         "carbonq_queue_depth{queue=\"FAST\"} 0",
         "carbonq_grid_intensity_gco2_per_kwh 300.0",
+        "carbonq_submissions_refused_total{code=\"unknown_urgency\"} 1",
+        "carbonq_submissions_refused_total{code=\"store_unavailable\"} 1",
         "# EOF",
     ] {
         assert!(body.lines().any(|l| l == line), "{line:?} not in\n{body}");

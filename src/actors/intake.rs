@@ -1,6 +1,7 @@
 //! The intake actor: validates a submission, returns the first job for a repeated idempotency
 //! key, appends `JobSubmitted`, and hands the job to `PENDING`. It answers only after the event
-//! is in the log; a full `PENDING` queue answers busy instead of growing.
+//! is in the log; too much work waiting (in `PENDING`, or anywhere before it starts: see
+//! [`Limits`]) answers busy instead of growing.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -116,8 +117,8 @@ pub struct Intake {
     /// Keys of submissions that may or may not be stored, while that is being checked: a
     /// submission with one of them waits for the check, then is admitted afresh.
     unsettled: HashMap<String, Settling>,
-    /// Submissions accepted by this actor but not yet answered: they count against
-    /// `max_pending` too, so concurrent requests cannot all pass the check at once.
+    /// Submissions accepted by this actor but not yet answered: they count against both
+    /// [`Limits`] too, so concurrent requests cannot all pass the checks at once.
     submitting: usize,
 }
 

@@ -93,10 +93,10 @@ impl StoreError {
 
 /// Redis answers but refuses writes until something changes: it is back and still reading its
 /// data from disk (`LOADING`), it is full (`OOM`: at `maxmemory`, and the log's keys must never
-/// be evicted), or it cannot write its AOF or snapshot to disk (`MISCONF`), until an operator
-/// gives it room. It says so to a command, to a script's
-/// first write (nothing of the script is then stored), or, inside a transaction, to each queued
-/// command (the transaction is then aborted).
+/// be evicted) or it cannot write its AOF or snapshot to disk (`MISCONF`), the last two until
+/// an operator gives it room. It says so to a command, to a script's first write (nothing of
+/// the script is then stored), or, inside a transaction, to each queued command (the
+/// transaction is then aborted).
 fn cannot_write_yet(e: &redis::RedisError) -> bool {
     const FOR_NOW: [&str; 3] = ["LOADING", "OOM", "MISCONF"];
     e.code().is_some_and(|code| FOR_NOW.contains(&code))

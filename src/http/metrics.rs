@@ -47,26 +47,22 @@ impl Refusals {
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let svc = &state.orchestrator.svc;
     let intensity = svc.grid.intensity_at(svc.clock.now());
-    let mut registry = {
+    let refusals = state.refusals.snapshot();
+    let registry = {
         let model = svc.journal.model();
-        registry_of(&model, intensity)
+        registry_of(&model, intensity, refusals)
     };
-    let refused = Family::<Labels, Counter>::default();
-    for (code, n) in state.refusals.snapshot() {
-        refused.get_or_create(&vec![("code", code)]).inc_by(n);
-    }
-    registry.register(
-        "submissions_refused",
-        "Submissions answered with an error, by its code (busy, store_unavailable, ...)",
-        refused,
-    );
     let mut body = String::new();
     encode(&mut body, &registry).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(body))
 }
 
-/// Every metric, as of `model` and the grid's `intensity` now.
-fn registry_of(model: &ReadModel, intensity: f64) -> Registry {
+/// Every metric, as of `model`, the grid's `intensity` now and the `refusals` so far.
+fn registry_of(
+    model: &ReadModel,
+    intensity: f64,
+    refusals: BTreeMap<&'static str, u64>,
+) -> Registry {
     let c = &model.counters;
     let mut registry = Registry::with_prefix("carbonq");
     let count = |registry: &mut Registry, name: &str, help: &str, n: u64| {
@@ -146,6 +142,15 @@ fn registry_of(model: &ReadModel, intensity: f64) -> Registry {
         "grid_intensity_gco2_per_kwh",
         "The grid's carbon intensity now, as the scheduler sees it",
         grid,
+    );
+    let refused = Family::<Labels, Counter>::default();
+    for (code, n) in refusals {
+        refused.get_or_create(&vec![("code", code)]).inc_by(n);
+    }
+    registry.register(
+        "submissions_refused",
+        "Submissions answered with an error, by its code (busy, store_unavailable, ...)",
+        refused,
     );
     registry
 }

@@ -37,6 +37,8 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Name of the event stream.
     pub stream: String,
+    /// How long `serve`'s writer lease lasts unless renewed, seconds.
+    pub lease_ttl_s: f64,
 }
 
 impl RedisSettings {

@@ -21,8 +21,9 @@ use crate::grid::{ClockMapping, GridError, GridSignal, Region};
 use crate::http::{routes, AppState, BatchLimits};
 use crate::ids::IdGen;
 use crate::policy::{Policy, PolicyError};
+use crate::projections::error_chain;
 use crate::projections::Status;
-use crate::store::{RedisStore, Stamper, StoreError};
+use crate::store::{Lease, LeaseError, RedisStore, Stamper, StoreError};
 
 /// Why the service could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,16 @@ pub enum ServeError {
     /// The log could not be reached or read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another `serve` writes the log.
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// Another process took the log's writer lease while this one ran (it was paused or cut off
+    /// from Redis for longer than the lease lasts); this one stopped at once.
+    #[error("stopped: another process took over the log; it is written by {holder}")]
+    LeaseLost {
+        /// Who holds it now.
+        holder: String,
+    },
     /// The policy file is invalid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -97,6 +108,13 @@ pub fn system_config(settings: &Settings) -> SystemConfig {
 /// Runs the service until SIGTERM or SIGINT. Must run inside an actix system.
 pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<(), ServeError> {
     let store = RedisStore::open(redis_url, settings.redis.keys(), Stamper::system()).await?;
+    // Before anything is read or written: one writer per log.
+    let lease = store
+        .take_lease(Duration::from_secs_f64(settings.redis.lease_ttl_s.max(0.1)))
+        .await?;
+    let store = store.fenced_by(lease.clone());
+    let (lost_tx, mut lost) = tokio::sync::oneshot::channel();
+    actix_rt::spawn(keep_lease(store.clone(), lease.clone(), lost_tx));
     let projected = ProjectedJournal::start(&store).await?;
     let policy = load_policy(&settings)?;
     let svc = Services {
@@ -142,6 +160,14 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping intake"),
         _ = int.recv() => tracing::info!("SIGINT: stopping intake"),
+        holder = &mut lost => {
+            // Nothing more can be appended from here; the new holder recovers the running
+            // jobs. Stop at once rather than write read models the new holder now keeps.
+            let holder = holder.unwrap_or_else(|_| "an unknown process".to_owned());
+            tracing::error!(%holder, "the log's writer lease was taken over; stopping");
+            handle.stop(false).await;
+            return Err(ServeError::LeaseLost { holder });
+        }
     }
     handle.stop(true).await;
     let _ = served.await;
@@ -162,8 +188,29 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
     }
     // The writer logs its own error; the next start catches the read models up.
     let _ = projected.stop().await;
+    if let Err(e) = store.release_lease(&lease).await {
+        tracing::warn!(error = %error_chain(&e), "could not give the writer lease up; it expires by itself");
+    }
     tracing::info!("carbonq stopped");
     Ok(())
+}
+
+/// Renews the writer lease four times per time to live until another process holds it, which
+/// it reports on `lost`. Redis being away is retried: the lease is taken again when it is back,
+/// unless another process took it meanwhile.
+async fn keep_lease(store: RedisStore, lease: Lease, lost: tokio::sync::oneshot::Sender<String>) {
+    let every = lease.ttl() / 4;
+    loop {
+        tokio::time::sleep(every).await;
+        match store.renew_lease(&lease).await {
+            Ok(Ok(())) => {}
+            Ok(Err(holder)) => {
+                let _ = lost.send(holder);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %error_chain(&e), "cannot renew the writer lease yet"),
+        }
+    }
 }
 
 /// Reloads the policy on SIGHUP or when its file changes; an invalid policy is refused and the

@@ -87,6 +87,9 @@ fn record(log: &carbonq::store::MemoryStore, url: &str) -> Result<u64, Box<dyn s
             ids: Arc::new(IdGen::Random),
         };
         let store = RedisStore::open(url, KeySpace::default(), stamper).await?;
+        // Refused while a `serve` writes this log; none can start while the run is recorded.
+        let lease = store.take_lease(std::time::Duration::from_secs(10)).await?;
+        let store = store.fenced_by(lease.clone());
         let redis = EventStore::Redis(store.clone());
         let mut batch: Vec<AppendRequest> = Vec::new();
         let mut at = None;
@@ -112,6 +115,7 @@ fn record(log: &carbonq::store::MemoryStore, url: &str) -> Result<u64, Box<dyn s
             .await?
             .catch_up()
             .await?;
+        store.release_lease(&lease).await?;
         Ok(n)
     })
 }

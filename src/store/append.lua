@@ -1,15 +1,27 @@
 -- Appends events for several jobs atomically, each only if its job is at the expected version.
 -- A job's version is the length of its index list (`<stream>:job:<id>`, its stream ids), so the
 -- check and the index are one key and one write.
--- KEYS[1] = stream. ARGV[1] = number of requests, then per request:
+-- KEYS[1] = stream, KEYS[2] = the writer lease. ARGV[1] = the caller's lease value ('' when
+-- not fenced), ARGV[2] = its time to live (ms), ARGV[3] = number of requests, then per request:
 --   job id, expected version, event count, then 7 values per event:
 --   type, v, eid, at, corr, cause, data
--- Returns one reply per request: {1, id, id, ...} when appended, {0, actual} on conflict.
+-- Returns one reply per request: {1, id, id, ...} when appended, {0, actual} on conflict; an
+-- error `FENCED held by <value>` and nothing appended when another process holds the lease.
 local stream = KEYS[1]
+local lease = ARGV[1]
+if lease ~= '' then
+  local holder = redis.call('GET', KEYS[2])
+  if not holder then
+    -- Expired and nobody took it (a long outage): the caller's again, as a renewal would.
+    redis.call('SET', KEYS[2], lease, 'PX', ARGV[2])
+  elseif holder ~= lease then
+    return redis.error_reply('FENCED held by ' .. holder)
+  end
+end
 local index_prefix = stream .. ':job:'
-local n = tonumber(ARGV[1])
+local n = tonumber(ARGV[3])
 local out = {}
-local i = 2
+local i = 4
 for r = 1, n do
   local job, expected, count = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local base = i + 3

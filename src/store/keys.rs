@@ -90,6 +90,11 @@ impl KeySpace {
         format!("{}:job:{job}", self.stream)
     }
 
+    /// The writer lease: who may append to the log (see `store::lease`).
+    pub fn writer_lease(&self) -> String {
+        format!("{}:writer", self.stream)
+    }
+
     /// The `job:<id>` hash.
     pub fn job(&self, job: &Uuid) -> String {
         format!("{}job:{job}", self.prefix)

@@ -5,6 +5,7 @@
 
 mod entry;
 pub mod keys;
+mod lease;
 mod memory_store;
 mod redis_store;
 
@@ -20,6 +21,7 @@ use crate::ids::IdGen;
 
 pub use entry::EntryError;
 pub use keys::KeySpace;
+pub use lease::{Holder, Lease, LeaseError};
 pub use memory_store::MemoryStore;
 pub use redis_store::{connect, Connection, RedisStore};
 
@@ -60,6 +62,12 @@ pub enum StoreError {
         #[source]
         source: redis::RedisError,
     },
+    /// Another process holds the log's writer lease (see `store::lease`); nothing was appended.
+    #[error("this process no longer holds the log: it is written by {holder}")]
+    Fenced {
+        /// Who holds it now.
+        holder: String,
+    },
     /// Redis answered with an error.
     #[error("redis command failed")]
     Redis(#[from] redis::RedisError),
@@ -75,10 +83,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the failure is Redis being away (so the caller may retry later).
+    /// Whether the failure is Redis being away (so the caller may retry later). A fenced
+    /// append counts: the log cannot be written from here, and the service that lost its lease
+    /// stops (its callers are answered 503, and a patient append waits until it does).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Unavailable { .. } => true,
+            StoreError::Unavailable { .. } | StoreError::Fenced { .. } => true,
             StoreError::Redis(e) => {
                 e.is_io_error()
                     || e.is_connection_dropped()

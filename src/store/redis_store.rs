@@ -8,7 +8,7 @@ use redis::{AsyncConnectionConfig, Client, Script, Value};
 use uuid::Uuid;
 
 use super::entry::RawFields;
-use super::{AppendRequest, Entry, KeySpace, Stamper, StoreError};
+use super::{AppendRequest, Entry, KeySpace, Lease, Stamper, StoreError};
 use crate::clock::format_time;
 use crate::events::{encode, EventMeta, RecordedEvent, StreamId};
 
@@ -64,6 +64,8 @@ pub struct RedisStore {
     conn: Connection,
     keys: Arc<KeySpace>,
     stamper: Stamper,
+    /// The writer lease every append is fenced by; none: appends are not fenced.
+    lease: Option<Arc<Lease>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -83,7 +85,15 @@ impl RedisStore {
             conn,
             keys: Arc::new(keys),
             stamper,
+            lease: None,
         })
+    }
+
+    /// This store with every append fenced by `lease`: refused ([`StoreError::Fenced`]) once
+    /// another process holds the log.
+    pub fn fenced_by(mut self, lease: Lease) -> Self {
+        self.lease = Some(Arc::new(lease));
+        self
     }
 
     /// The key layout.
@@ -113,6 +123,13 @@ impl RedisStore {
         let mut invocation = append_script().prepare_invoke();
         // One stream today: every request's job maps to it (see `KeySpace::stream_for`).
         invocation.key(self.keys.streams());
+        invocation.key(self.keys.writer_lease());
+        match &self.lease {
+            Some(lease) => invocation
+                .arg(lease.value())
+                .arg(lease.ttl().as_millis().max(1) as u64),
+            None => invocation.arg("").arg(0),
+        };
         invocation.arg(requests.len());
         let mut metas: Vec<Vec<EventMeta>> = Vec::with_capacity(requests.len());
         for request in &requests {
@@ -149,7 +166,10 @@ impl RedisStore {
             metas.push(request_metas);
         }
         let mut conn = self.conn.clone();
-        let reply: Value = invocation.invoke_async(&mut conn).await?;
+        let reply: Value = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| super::lease::fenced(&e).unwrap_or(StoreError::Redis(e)))?;
         let Value::Array(replies) = reply else {
             return Err(StoreError::Protocol(format!("append returned {reply:?}")));
         };

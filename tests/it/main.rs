@@ -11,3 +11,4 @@ mod restart;
 mod simulate;
 mod store_contract;
 mod virtual_day;
+mod writer_lease;

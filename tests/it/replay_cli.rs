@@ -192,3 +192,37 @@ fn a_simulated_day_recorded_into_redis_can_be_replayed_and_inspected() {
     assert_eq!(v["jobs"]["total_jobs"], 50);
     assert_eq!(v["jobs"]["counts_by_status"]["DONE"], 50);
 }
+
+#[tokio::test]
+async fn a_run_is_not_recorded_into_a_log_that_a_serve_is_writing() {
+    let server = TestRedis::start();
+    let store = redis_store(&server).await;
+    // A live `serve` on this host holds the log (pid 1 always exists).
+    let holder = carbonq::store::Holder {
+        pid: 1,
+        ..carbonq::store::Holder::this_process()
+    };
+    let _: () = redis::cmd("SET")
+        .arg(store.keys().writer_lease())
+        .arg(serde_json::to_string(&holder).unwrap())
+        .query_async(&mut store.connection())
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let sim = carbonq(&[
+        "simulate",
+        "--jobs",
+        "5",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--redis",
+        &server.url(),
+    ]);
+    assert_eq!(sim.status.code(), Some(2), "{}", text(&sim));
+    assert!(
+        text(&sim).contains("is being written by carbonq serve pid 1 on"),
+        "{}",
+        text(&sim)
+    );
+    assert_eq!(EventStore::Redis(store).entry_count().await.unwrap(), 0);
+}

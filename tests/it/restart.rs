@@ -1,6 +1,7 @@
 //! `kill -9` of `carbonq serve` under load, then a restart: every accepted job reaches exactly
 //! one terminal state, running ones as a new attempt, and the read models equal a rebuild. And
-//! Redis restarting under a running `serve`: the same, without restarting `serve`.
+//! Redis restarting under a running `serve`: the same, without restarting `serve`. And one
+//! `serve` per log: a second is refused, one whose lease another process took stops.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +15,27 @@ use crate::support::{redis_store, TestRedis};
 struct Server {
     child: Child,
     base: String,
+    /// Its standard error, kept in a file (a pipe nobody reads could fill and stall it).
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Server {
+    /// What it wrote to standard error so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for it to exit, and returns its exit code.
+    async fn exit_code_within(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "carbonq serve did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for Server {
@@ -31,7 +53,30 @@ fn free_port() -> u16 {
 }
 
 async fn serve(redis: &TestRedis) -> Server {
+    serve_with(redis, &[]).await
+}
+
+/// `carbonq serve` with these settings (environment variables) too, once it answers.
+async fn serve_with(redis: &TestRedis, settings: &[(&str, &str)]) -> Server {
+    let mut server = start_serve(redis, settings);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("{}/health", server.base))
+        .await
+        .is_err()
+    {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("carbonq serve exited with {status}: {}", server.stderr());
+        }
+        assert!(Instant::now() < deadline, "carbonq serve did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server
+}
+
+/// `carbonq serve` started, not yet answering.
+fn start_serve(redis: &TestRedis, settings: &[(&str, &str)]) -> Server {
     let port = free_port();
+    let stderr = tempfile::NamedTempFile::new().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_carbonq"))
         .args([
             "serve",
@@ -46,22 +91,16 @@ async fn serve(redis: &TestRedis) -> Server {
         .env("CARBONQ__GRID__FIXED_GCO2_PER_KWH", "150")
         .env("CARBONQ__EXECUTORS__DEFAULT__SPEEDUP", "100")
         .env("CARBONQ__LOG__LEVEL", "warn")
+        .envs(settings.iter().copied())
         .stdout(Stdio::null())
+        .stderr(stderr.reopen().unwrap())
         .spawn()
         .expect("start carbonq serve");
-    let server = Server {
+    Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{}/health", server.base))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "carbonq serve did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        stderr,
     }
-    server
 }
 
 async fn done(base: &str) -> u64 {
@@ -246,4 +285,79 @@ async fn after_redis_restarts_under_load_every_job_completes_exactly_once() {
 
     drop(server);
     assert_read_models_equal_a_rebuild(&redis);
+}
+
+/// The value of the log's writer lease key, if any.
+async fn lease_holder(redis: &TestRedis) -> Option<String> {
+    let store = redis_store(redis).await;
+    ::redis::cmd("GET")
+        .arg(store.keys().writer_lease())
+        .query_async(&mut store.connection())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_log_is_refused_and_the_first_keeps_serving() {
+    let redis = TestRedis::start();
+    let mut first = serve(&redis).await;
+
+    // A second one, on the same host, while the first is alive: refused at once, and says who.
+    let mut second = start_serve(&redis, &[]);
+    assert_eq!(
+        second.exit_code_within(Duration::from_secs(10)).await,
+        Some(2)
+    );
+    let said = second.stderr();
+    let holder = format!("carbonq serve pid {} on ", first.child.id());
+    assert!(
+        said.contains("is being written by") && said.contains(&holder),
+        "{said}"
+    );
+
+    // The first is untouched: it takes a job and runs it.
+    let client = reqwest::Client::new();
+    submit_batch(&client, &first.base, vec![job(0)]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while done(&first.base).await < 1 {
+        assert!(Instant::now() < deadline, "the first serve stopped working");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Stopped cleanly, it gives the lease up: the next start need not wait for it to expire.
+    assert!(lease_holder(&redis).await.is_some());
+    let term = Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(
+        first.exit_code_within(Duration::from_secs(30)).await,
+        Some(0)
+    );
+    assert_eq!(lease_holder(&redis).await, None);
+}
+
+#[tokio::test]
+async fn a_serve_whose_lease_another_process_took_stops_at_once() {
+    let redis = TestRedis::start();
+    let mut server = serve_with(&redis, &[("CARBONQ__REDIS__LEASE_TTL_S", "0.4")]).await;
+    // Another process holds the log now, as one would that started after this one's lease
+    // expired (this one paused, or cut off from Redis, for longer than the lease lasts).
+    let store = redis_store(&redis).await;
+    let _: () = ::redis::cmd("SET")
+        .arg(store.keys().writer_lease())
+        .arg("the other one")
+        .query_async(&mut store.connection())
+        .await
+        .unwrap();
+    assert_eq!(
+        server.exit_code_within(Duration::from_secs(10)).await,
+        Some(2)
+    );
+    let said = server.stderr();
+    assert!(
+        said.contains("another process took over the log; it is written by the other one"),
+        "{said}"
+    );
 }

@@ -48,6 +48,11 @@ impl Holder {
         serde_json::from_str(value).map_err(|_| value.to_owned())
     }
 
+    /// A lease value for humans: the holder it names, or the value as it is.
+    fn describe(value: &str) -> String {
+        Holder::parse(value).map_or_else(|v| v, |h| h.to_string())
+    }
+
     fn value(&self) -> String {
         serde_json::to_string(self).expect("a holder serialises")
     }
@@ -218,9 +223,7 @@ impl RedisStore {
             let held = || LeaseError::Held {
                 stream: self.keys().streams().to_owned(),
                 key: lease.key.clone(),
-                holder: holder
-                    .as_ref()
-                    .map_or_else(|v| v.clone(), |h| h.to_string()),
+                holder: Holder::describe(&current),
             };
             let elsewhere = holder.as_ref().map_or(true, |h| h.host != me.host);
             if !elsewhere || tokio::time::Instant::now() >= give_up {
@@ -247,7 +250,7 @@ impl RedisStore {
             redis::Value::Int(1) => Ok(()),
             redis::Value::BulkString(v) => {
                 let v = String::from_utf8_lossy(&v).into_owned();
-                Err(Holder::parse(&v).map_or(v, |h| h.to_string()))
+                Err(Holder::describe(&v))
             }
             other => return Err(StoreError::Protocol(format!("lease renewal: {other:?}"))),
         })
@@ -273,7 +276,7 @@ pub(super) fn fenced(e: &redis::RedisError) -> Option<StoreError> {
         let found = e.detail().unwrap_or_default();
         let holder = found
             .strip_prefix("held by ")
-            .map(|v| Holder::parse(v).map_or_else(|v| v, |h| h.to_string()))
+            .map(Holder::describe)
             .unwrap_or_else(|| found.to_owned());
         StoreError::Fenced { holder }
     })

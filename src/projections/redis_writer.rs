@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Effect, FieldGroups, JobFields, ReadModel};
 use crate::events::StreamId;
 use crate::store::keys::{KeySpace, QueueName};
-use crate::store::{Connection, StoreError};
+use crate::store::{Connection, Lease, StoreError};
 
 /// Jobs per pipeline when writing or reading a whole model.
 const CHUNK: usize = 2_000;
@@ -228,10 +228,14 @@ impl QueueOps {
 
 /// Writes one page, with the counters and the checkpoint, as one transaction: a crash leaves
 /// either none or all of the page applied.
+///
+/// With a `fence` (the writer lease of `serve`) it is written only while this process holds the
+/// lease, on a connection of the caller's alone (see [`Lease::exec_fenced`]).
 pub async fn write_page(
     conn: &mut Connection,
     keys: &KeySpace,
     page: &Page,
+    fence: Option<&Lease>,
 ) -> Result<(), StoreError> {
     let mut pipe = redis::pipe();
     pipe.atomic();
@@ -257,8 +261,10 @@ pub async fn write_page(
         row.write(&mut pipe, keys, id);
     }
     write_meta(&mut pipe, keys, &page.stats, page.checkpoint);
-    pipe.query_async::<()>(conn).await?;
-    Ok(())
+    match fence {
+        Some(lease) => lease.exec_fenced(conn, &pipe).await,
+        None => Ok(pipe.query_async::<()>(conn).await?),
+    }
 }
 
 /// Replaces every read model under `keys` with `model`, in pipelined chunks (for rebuilds into a

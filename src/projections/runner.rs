@@ -14,7 +14,9 @@ use super::{Anomaly, ReadModel};
 use chrono::{DateTime, Utc};
 
 use crate::events::{RecordedEvent, StreamId};
-use crate::store::{Bound, Connection, EventStore, KeySpace, Patience, RedisStore, StoreError};
+use crate::store::{
+    Bound, Connection, EventStore, KeySpace, Lease, Patience, RedisStore, StoreError,
+};
 
 /// Entries folded per page.
 pub const PAGE: usize = 1_000;
@@ -24,14 +26,20 @@ pub struct ProjectionRunner {
     store: EventStore,
     keys: KeySpace,
     conn: Connection,
+    fence: Option<Lease>,
     model: ReadModel,
     page_size: usize,
 }
 
 impl ProjectionRunner {
-    /// Loads the checkpoint of `keys` and refolds the log up to it.
+    /// Loads the checkpoint of `keys` and refolds the log up to it. When `store`'s appends are
+    /// fenced by a writer lease, so are the pages, on a connection of the runner's own.
     pub async fn start(store: &RedisStore, keys: KeySpace) -> Result<Self, StoreError> {
-        let mut conn = store.connection();
+        let fence = store.lease().cloned();
+        let mut conn = match fence {
+            Some(_) => store.dedicated_connection().await?,
+            None => store.connection(),
+        };
         let checkpoint: Option<String> = redis::cmd("GET")
             .arg(keys.checkpoint())
             .query_async(&mut conn)
@@ -58,6 +66,7 @@ impl ProjectionRunner {
             store,
             keys,
             conn,
+            fence,
             model,
             page_size: PAGE,
         })
@@ -91,7 +100,7 @@ impl ProjectionRunner {
             }
         }
         let page = Page::gather(&self.model, &effects);
-        write_page(&mut self.conn, &self.keys, &page).await?;
+        write_page(&mut self.conn, &self.keys, &page, self.fence.as_ref()).await?;
         Ok(n)
     }
 
@@ -113,6 +122,7 @@ impl ProjectionRunner {
         let writer = PageWriter {
             conn: self.conn,
             keys: self.keys,
+            fence: self.fence,
         };
         (self.model, writer)
     }
@@ -126,6 +136,7 @@ const MAX_MERGED: usize = 8 * PAGE;
 pub struct PageWriter {
     conn: Connection,
     keys: KeySpace,
+    fence: Option<Lease>,
 }
 
 impl PageWriter {
@@ -163,7 +174,9 @@ impl PageWriter {
         }
         let mut patience = Patience::default();
         loop {
-            match write_page(&mut self.conn, &self.keys, &page).await {
+            match write_page(&mut self.conn, &self.keys, &page, self.fence.as_ref()).await {
+                // Another process writes the log now, and keeps its read models.
+                Err(e @ StoreError::Fenced { .. }) => return Err(e),
                 // Redis away: keep the page and try again; the journal waits meanwhile.
                 Err(e) if e.is_unavailable() => {
                     tracing::warn!(error = %super::error_chain(&e), retry_in = ?patience.next(), "projection page not written; retrying");

@@ -49,7 +49,7 @@ impl Holder {
     }
 
     /// A lease value for humans: the holder it names, or the value as it is.
-    fn describe(value: &str) -> String {
+    pub fn describe(value: &str) -> String {
         Holder::parse(value).map_or_else(|v| v, |h| h.to_string())
     }
 
@@ -129,13 +129,65 @@ impl Lease {
         &self.value
     }
 
+    /// The lease key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// How long the lease lasts unless renewed.
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
 
-    fn ttl_ms(&self) -> u64 {
+    pub(crate) fn ttl_ms(&self) -> u64 {
         self.ttl.as_millis().max(1) as u64
+    }
+}
+
+impl Lease {
+    /// Runs `transaction` (a `MULTI`/`EXEC` pipeline) only while this process holds the lease:
+    /// the key is `WATCH`ed and read first, so a takeover between the read and the `EXEC` aborts
+    /// it. A renewal aborts it too, and it is sent again. `conn` must be this task's alone
+    /// ([`RedisStore::dedicated_connection`]): a `WATCH` belongs to a connection.
+    pub async fn exec_fenced(
+        &self,
+        conn: &mut super::Connection,
+        transaction: &redis::Pipeline,
+    ) -> Result<(), StoreError> {
+        loop {
+            let (holder,): (Option<String>,) = redis::pipe()
+                .cmd("WATCH")
+                .arg(&self.key)
+                .ignore()
+                .get(&self.key)
+                .query_async(conn)
+                .await?;
+            match holder {
+                Some(v) if v == self.value => {}
+                Some(other) => {
+                    let _: () = redis::cmd("UNWATCH").query_async(conn).await?;
+                    return Err(StoreError::Fenced {
+                        holder: Holder::describe(&other),
+                    });
+                }
+                None => {
+                    // Expired and nobody took it (a long outage): ours again, as a renewal would.
+                    let _: Option<String> = redis::cmd("SET")
+                        .arg(&self.key)
+                        .arg(&self.value)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(self.ttl_ms())
+                        .query_async(conn)
+                        .await?;
+                    continue;
+                }
+            }
+            // `None`: the key changed after it was read; nothing of the transaction was applied.
+            if let Some(()) = transaction.query_async::<Option<()>>(conn).await? {
+                return Ok(());
+            }
+        }
     }
 }
 

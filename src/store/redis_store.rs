@@ -31,15 +31,18 @@ pub async fn connect(url: &str) -> Result<(Client, Connection), StoreError> {
         source,
     };
     let client = Client::open(url).map_err(unavailable)?;
+    let conn = manage(&client).await.map_err(unavailable)?;
+    Ok((client, conn))
+}
+
+/// A connection of its own to `client`'s Redis, made anew when lost.
+async fn manage(client: &Client) -> redis::RedisResult<Connection> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(Duration::from_secs(30)))
         .set_number_of_retries(CONNECT_RETRIES)
         .set_max_delay(Duration::from_millis(500));
-    let conn = ConnectionManager::new_with_config(client.clone(), config)
-        .await
-        .map_err(unavailable)?;
-    Ok((client, conn))
+    ConnectionManager::new_with_config(client.clone(), config).await
 }
 
 /// The URL without its password.
@@ -106,6 +109,16 @@ impl RedisStore {
         self.conn.clone()
     }
 
+    /// A connection for one task alone (one that `WATCH`es a key must not share it).
+    pub async fn dedicated_connection(&self) -> Result<Connection, StoreError> {
+        Ok(manage(&self.client).await?)
+    }
+
+    /// The writer lease appends are fenced by, if any.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_deref()
+    }
+
     /// The client, for dedicated (blocking) connections.
     pub fn client(&self) -> &Client {
         &self.client
@@ -125,9 +138,7 @@ impl RedisStore {
         invocation.key(self.keys.streams());
         invocation.key(self.keys.writer_lease());
         match &self.lease {
-            Some(lease) => invocation
-                .arg(lease.value())
-                .arg(lease.ttl().as_millis().max(1) as u64),
+            Some(lease) => invocation.arg(lease.value()).arg(lease.ttl_ms()),
             None => invocation.arg("").arg(0),
         };
         invocation.arg(requests.len());

@@ -1,9 +1,13 @@
-//! The log's writer lease on a real Redis: who may take it, and appends fenced by it.
+//! The log's writer lease on a real Redis: who may take it, and the appends and projection
+//! pages fenced by it.
 
 use std::time::{Duration, Instant};
 
 use carbonq::events::sample::history;
-use carbonq::store::{AppendRequest, EventStore, Holder, LeaseError, RedisStore, StoreError};
+use carbonq::projections::runner::ProjectionRunner;
+use carbonq::store::{
+    AppendRequest, EventStore, Holder, KeySpace, LeaseError, RedisStore, StoreError,
+};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -149,4 +153,52 @@ async fn an_append_fenced_by_a_lease_another_process_took_stores_nothing() {
         store.renew_lease(&lease).await.unwrap(),
         Err("someone else".to_owned())
     );
+}
+
+#[tokio::test]
+async fn a_projection_page_is_written_only_while_its_writer_holds_the_lease() {
+    let redis = TestRedis::start();
+    let store = redis_store(&redis).await;
+    let lease = store.take_lease(Duration::from_secs(5)).await.unwrap();
+    let fenced = store.clone().fenced_by(lease.clone());
+    let mut runner = ProjectionRunner::start(&fenced, KeySpace::default())
+        .await
+        .unwrap();
+    let log = EventStore::Redis(store.clone());
+    log.append(submission(0)).await.unwrap();
+    let hash_of = |n| KeySpace::default().job(&job(n));
+    let exists = |key: String| {
+        let mut conn = store.connection();
+        async move {
+            ::redis::cmd("EXISTS")
+                .arg(key)
+                .query_async::<bool>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Given another process holds the log, the page is refused and nothing of it is written.
+    hold(&store, &holder("another-host", 7), 60_000).await;
+    let refused = runner.step().await;
+    assert!(
+        matches!(&refused, Err(StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
+    assert!(!exists(hash_of(0)).await);
+    assert!(!exists(KeySpace::default().checkpoint()).await);
+
+    // Given the lease lapsed and nobody took it, a page (of a runner started again: a refused
+    // one stops) takes it again and is written.
+    let _: () = ::redis::cmd("DEL")
+        .arg(store.keys().writer_lease())
+        .query_async(&mut store.connection())
+        .await
+        .unwrap();
+    let mut runner = ProjectionRunner::start(&fenced, KeySpace::default())
+        .await
+        .unwrap();
+    assert_eq!(runner.step().await.unwrap(), 1);
+    assert!(exists(hash_of(0)).await);
+    assert_eq!(lease_value(&store).await.as_deref(), Some(lease.value()));
 }

@@ -21,6 +21,9 @@ use crate::store::{
 /// Entries folded per page.
 pub const PAGE: usize = 1_000;
 
+/// How often a long fold at start says how far it is.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Keeps one namespace's read models in step with the log.
 pub struct ProjectionRunner {
     store: EventStore,
@@ -51,8 +54,15 @@ impl ProjectionRunner {
         let mut model = ReadModel::default();
         if checkpoint > StreamId::ZERO {
             let mut effects = Vec::new();
+            // A long log takes a while (≈ 0.1M entries a second): say how far along it is.
+            let total = store.entry_count().await?;
+            let mut told = std::time::Instant::now();
             store
                 .scan(Bound::Open, Bound::Id(checkpoint), PAGE, |entries| {
+                    if told.elapsed() >= PROGRESS_EVERY {
+                        told = std::time::Instant::now();
+                        tracing::info!(folded = model.applied, of = total, "folding the log");
+                    }
                     for (id, entry) in entries {
                         if let Err(a) = model.apply_entry(id, entry, &mut effects) {
                             log_anomaly(&a);

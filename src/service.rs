@@ -113,9 +113,28 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
         .take_lease(Duration::from_secs_f64(settings.redis.lease_ttl_s.max(0.1)))
         .await?;
     let store = store.fenced_by(lease.clone());
-    let (lost_tx, mut lost) = tokio::sync::oneshot::channel();
-    actix_rt::spawn(keep_lease(store.clone(), lease.clone(), lost_tx));
-    let projected = ProjectedJournal::start(&store).await?;
+    let (lost_tx, lost) = tokio::sync::oneshot::channel();
+    let renewal = actix_rt::spawn(keep_lease(store.clone(), lease.clone(), lost_tx));
+    let served = serve_holding(settings, &store, lost, bind).await;
+    renewal.abort();
+    // Given up however the service ends (a bad policy, a busy port, SIGTERM), so that the next
+    // start need not wait for it to expire; unless it is another process's now.
+    if !matches!(served, Err(ServeError::LeaseLost { .. })) {
+        if let Err(e) = store.release_lease(&lease).await {
+            tracing::warn!(error = %error_chain(&e), "could not give the writer lease up; it expires by itself");
+        }
+    }
+    served
+}
+
+/// The service, once this process holds the log's writer lease; `lost` says who took it over.
+async fn serve_holding(
+    settings: Settings,
+    store: &RedisStore,
+    mut lost: tokio::sync::oneshot::Receiver<String>,
+    bind: &str,
+) -> Result<(), ServeError> {
+    let projected = ProjectedJournal::start(store).await?;
     let policy = load_policy(&settings)?;
     let svc = Services {
         journal: projected.journal.clone(),
@@ -188,9 +207,6 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
     }
     // The writer logs its own error; the next start catches the read models up.
     let _ = projected.stop().await;
-    if let Err(e) = store.release_lease(&lease).await {
-        tracing::warn!(error = %error_chain(&e), "could not give the writer lease up; it expires by itself");
-    }
     tracing::info!("carbonq stopped");
     Ok(())
 }

@@ -361,3 +361,26 @@ async fn a_serve_whose_lease_another_process_took_stops_at_once() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn a_serve_that_fails_to_start_gives_its_lease_up() {
+    let redis = TestRedis::start();
+    // It takes the lease, catches the read models up, then finds no policy file.
+    let mut server = start_serve(
+        &redis,
+        &[(
+            "CARBONQ__SCHEDULER__POLICY_FILE",
+            "/nonexistent/policy.yaml",
+        )],
+    );
+    assert_eq!(
+        server.exit_code_within(Duration::from_secs(20)).await,
+        Some(2)
+    );
+    assert!(
+        server.stderr().contains("policy.yaml"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(lease_holder(&redis).await, None);
+}

@@ -1,4 +1,4 @@
-//! `carbonq inspect`: one job with its history, the queues, the stats.
+//! `carbonq inspect`: one job with its history, the queues, the stats and who writes the log.
 
 use std::io::Write;
 
@@ -141,5 +141,13 @@ pub async fn stats(store: &RedisStore, json: bool, out: &mut dyn Write) -> Resul
         s.sustainability.baseline_emissions_kg,
         s.sustainability.saved_kg
     )?;
+    match store.lease_holder().await? {
+        Some((holder, left)) => writeln!(
+            out,
+            "written by: {holder} (lease expires in {:.1} s unless renewed)",
+            left.as_secs_f64()
+        )?,
+        None => writeln!(out, "written by: nobody (no carbonq serve holds this log)")?,
+    }
     Ok(())
 }

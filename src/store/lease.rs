@@ -289,6 +289,21 @@ impl RedisStore {
         }
     }
 
+    /// Who holds the log's writer lease now, for humans, and for how much longer unless renewed.
+    pub async fn lease_holder(&self) -> Result<Option<(String, Duration)>, StoreError> {
+        let key = self.keys().writer_lease();
+        let (value, ttl_ms): (Option<String>, i64) = redis::pipe()
+            .get(&key)
+            .cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(value.map(|v| {
+            let left = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
+            (Holder::describe(&v), left)
+        }))
+    }
+
     /// Extends the lease (or takes it again if it expired and nobody else did). `Ok(Err(holder))`:
     /// another process holds it now.
     pub async fn renew_lease(&self, lease: &Lease) -> Result<Result<(), String>, StoreError> {

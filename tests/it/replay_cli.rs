@@ -138,6 +138,31 @@ async fn inspect_shows_a_job_with_its_history_the_queues_and_the_stats() {
     let stats = carbonq(&["inspect", "stats", "--json", "--redis", &server.url()]);
     let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(v["jobs"]["total_jobs"], 10);
+    // Who writes the log: nobody here, then a serve that holds the lease.
+    let writer = |out: &Output| {
+        text(out)
+            .lines()
+            .find(|l| l.starts_with("written by: "))
+            .map(str::to_owned)
+    };
+    let stats = carbonq(&["inspect", "stats", "--redis", &server.url()]);
+    assert_eq!(
+        writer(&stats).as_deref(),
+        Some("written by: nobody (no carbonq serve holds this log)")
+    );
+    let store = redis_store(&server).await;
+    let lease = store
+        .take_lease(std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    let stats = carbonq(&["inspect", "stats", "--redis", &server.url()]);
+    let line = writer(&stats).unwrap_or_default();
+    let me = format!("written by: carbonq serve pid {} on ", std::process::id());
+    assert!(
+        line.starts_with(&me) && line.contains("(lease expires in "),
+        "{line}"
+    );
+    store.release_lease(&lease).await.unwrap();
 
     let missing = carbonq(&[
         "inspect",

@@ -23,7 +23,7 @@ use crate::ids::IdGen;
 use crate::policy::{Policy, PolicyError};
 use crate::projections::error_chain;
 use crate::projections::Status;
-use crate::store::{Lease, LeaseError, RedisStore, Stamper, StoreError};
+use crate::store::{LeaseError, RedisStore, Stamper, StoreError};
 
 /// Why the service could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +114,7 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
         .await?;
     let store = store.fenced_by(lease.clone());
     let (lost_tx, lost) = tokio::sync::oneshot::channel();
-    let renewal = actix_rt::spawn(keep_lease(store.clone(), lease.clone(), lost_tx));
+    let renewal = actix_rt::spawn(store.clone().keep_lease(lease.clone(), lost_tx));
     let served = serve_holding(settings, &store, lost, bind).await;
     renewal.abort();
     // Given up however the service ends (a bad policy, a busy port, SIGTERM), so that the next
@@ -209,24 +209,6 @@ async fn serve_holding(
     let _ = projected.stop().await;
     tracing::info!("carbonq stopped");
     Ok(())
-}
-
-/// Renews the writer lease four times per time to live until another process holds it, which
-/// it reports on `lost`. Redis being away is retried: the lease is taken again when it is back,
-/// unless another process took it meanwhile.
-async fn keep_lease(store: RedisStore, lease: Lease, lost: tokio::sync::oneshot::Sender<String>) {
-    let every = lease.ttl() / 4;
-    loop {
-        tokio::time::sleep(every).await;
-        match store.renew_lease(&lease).await {
-            Ok(Ok(())) => {}
-            Ok(Err(holder)) => {
-                let _ = lost.send(holder);
-                return;
-            }
-            Err(e) => tracing::warn!(error = %error_chain(&e), "cannot renew the writer lease yet"),
-        }
-    }
 }
 
 /// Reloads the policy on SIGHUP or when its file changes; an invalid policy is refused and the

@@ -90,6 +90,9 @@ fn record(log: &carbonq::store::MemoryStore, url: &str) -> Result<u64, Box<dyn s
         // Refused while a `serve` writes this log; none can start while the run is recorded.
         let lease = store.take_lease(std::time::Duration::from_secs(10)).await?;
         let store = store.fenced_by(lease.clone());
+        // Recording a long run outlasts the lease; a takeover fails the next append.
+        let (lost, _) = tokio::sync::oneshot::channel();
+        let renewal = tokio::spawn(store.clone().keep_lease(lease.clone(), lost));
         let redis = EventStore::Redis(store.clone());
         let mut batch: Vec<AppendRequest> = Vec::new();
         let mut at = None;
@@ -115,6 +118,7 @@ fn record(log: &carbonq::store::MemoryStore, url: &str) -> Result<u64, Box<dyn s
             .await?
             .catch_up()
             .await?;
+        renewal.abort();
         store.release_lease(&lease).await?;
         Ok(n)
     })

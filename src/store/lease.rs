@@ -323,6 +323,28 @@ impl RedisStore {
         })
     }
 
+    /// Renews the lease four times per time to live until another process holds it, which it
+    /// reports on `lost`. Redis being away is retried: the lease is taken again when it is back,
+    /// unless another process took it meanwhile. Run it as a task, and abort it before
+    /// [`RedisStore::release_lease`].
+    pub async fn keep_lease(self, lease: Lease, lost: tokio::sync::oneshot::Sender<String>) {
+        let every = lease.ttl() / 4;
+        loop {
+            tokio::time::sleep(every).await;
+            match self.renew_lease(&lease).await {
+                Ok(Ok(())) => {}
+                Ok(Err(holder)) => {
+                    let _ = lost.send(holder);
+                    return;
+                }
+                Err(e) => tracing::warn!(
+                    error = %crate::projections::error_chain(&e),
+                    "cannot renew the writer lease yet"
+                ),
+            }
+        }
+    }
+
     /// Gives the lease up, if this process still holds it, so that the next `serve` need not
     /// wait for it to expire.
     pub async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {

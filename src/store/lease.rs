@@ -145,6 +145,19 @@ impl Lease {
 }
 
 impl Lease {
+    /// Takes the lease if nobody holds it (`SET NX PX`); whether it was taken.
+    async fn take_if_free(&self, conn: &mut super::Connection) -> Result<bool, StoreError> {
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(&self.key)
+            .arg(&self.value)
+            .arg("NX")
+            .arg("PX")
+            .arg(self.ttl_ms())
+            .query_async(conn)
+            .await?;
+        Ok(taken.is_some())
+    }
+
     /// Runs `transaction` (a `MULTI`/`EXEC` pipeline) only while this process holds the lease:
     /// the key is `WATCH`ed and read first, so a takeover between the read and the `EXEC` aborts
     /// it. A renewal aborts it too, and it is sent again. `conn` must be this task's alone
@@ -172,14 +185,7 @@ impl Lease {
                 }
                 None => {
                     // Expired and nobody took it (a long outage): ours again, as a renewal would.
-                    let _: Option<String> = redis::cmd("SET")
-                        .arg(&self.key)
-                        .arg(&self.value)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(self.ttl_ms())
-                        .query_async(conn)
-                        .await?;
+                    self.take_if_free(conn).await?;
                     continue;
                 }
             }
@@ -234,16 +240,7 @@ impl RedisStore {
         let mut told = false;
         let mut conn = self.connection();
         loop {
-            let taken: Option<String> = redis::cmd("SET")
-                .arg(&lease.key)
-                .arg(&lease.value)
-                .arg("NX")
-                .arg("PX")
-                .arg(lease.ttl_ms())
-                .query_async(&mut conn)
-                .await
-                .map_err(StoreError::from)?;
-            if taken.is_some() {
+            if lease.take_if_free(&mut conn).await? {
                 return Ok(lease);
             }
             let Some(current): Option<String> = redis::cmd("GET")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use carbonq::events::{JobEvent, RecordedEvent};
 use carbonq::store::{Bound, EventStore};
 
-use crate::support::{redis_store, TestRedis};
+use crate::support::{redis_store, AnswerCutter, TestRedis};
 
 struct Server {
     child: Child,
@@ -53,12 +53,13 @@ fn free_port() -> u16 {
 }
 
 async fn serve(redis: &TestRedis) -> Server {
-    serve_with(redis, &[]).await
+    serve_with(&redis.url(), &[]).await
 }
 
-/// `carbonq serve` with these settings (environment variables) too, once it answers.
-async fn serve_with(redis: &TestRedis, settings: &[(&str, &str)]) -> Server {
-    let mut server = start_serve(redis, settings);
+/// `carbonq serve` on the Redis at `url` with these settings (environment variables) too, once
+/// it answers.
+async fn serve_with(url: &str, settings: &[(&str, &str)]) -> Server {
+    let mut server = start_serve(url, settings);
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("{}/health", server.base))
         .await
@@ -74,14 +75,14 @@ async fn serve_with(redis: &TestRedis, settings: &[(&str, &str)]) -> Server {
 }
 
 /// `carbonq serve` started, not yet answering.
-fn start_serve(redis: &TestRedis, settings: &[(&str, &str)]) -> Server {
+fn start_serve(url: &str, settings: &[(&str, &str)]) -> Server {
     let port = free_port();
     let stderr = tempfile::NamedTempFile::new().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_carbonq"))
         .args([
             "serve",
             "--redis",
-            &redis.url(),
+            url,
             "--bind",
             &format!("127.0.0.1:{port}"),
         ])
@@ -303,7 +304,7 @@ async fn a_second_serve_on_the_same_log_is_refused_and_the_first_keeps_serving()
     let mut first = serve(&redis).await;
 
     // A second one, on the same host, while the first is alive: refused at once, and says who.
-    let mut second = start_serve(&redis, &[]);
+    let mut second = start_serve(&redis.url(), &[]);
     assert_eq!(
         second.exit_code_within(Duration::from_secs(10)).await,
         Some(2)
@@ -341,7 +342,7 @@ async fn a_second_serve_on_the_same_log_is_refused_and_the_first_keeps_serving()
 #[tokio::test]
 async fn a_serve_whose_lease_another_process_took_stops_at_once() {
     let redis = TestRedis::start();
-    let mut server = serve_with(&redis, &[("CARBONQ__REDIS__LEASE_TTL_S", "0.4")]).await;
+    let mut server = serve_with(&redis.url(), &[("CARBONQ__REDIS__LEASE_TTL_S", "0.4")]).await;
     // Another process holds the log now, as one would that started after this one's lease
     // expired (this one paused, or cut off from Redis, for longer than the lease lasts).
     let store = redis_store(&redis).await;
@@ -367,7 +368,7 @@ async fn a_serve_that_fails_to_start_gives_its_lease_up() {
     let redis = TestRedis::start();
     // It takes the lease, catches the read models up, then finds no policy file.
     let mut server = start_serve(
-        &redis,
+        &redis.url(),
         &[(
             "CARBONQ__SCHEDULER__POLICY_FILE",
             "/nonexistent/policy.yaml",
@@ -383,4 +384,52 @@ async fn a_serve_that_fails_to_start_gives_its_lease_up() {
         server.stderr()
     );
     assert_eq!(lease_holder(&redis).await, None);
+}
+
+/// The case the lease's fencing is for: a `serve` cut off from Redis (Redis itself fine) for
+/// longer than its lease, while another `serve` takes the log over and recovers its jobs. When
+/// the link comes back the first one writes nothing more and stops; every job completes once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serve_cut_off_while_another_takes_over_writes_nothing_more_and_stops() {
+    let redis = TestRedis::start();
+    let link = AnswerCutter::start(redis.socket());
+    let lease = ("CARBONQ__REDIS__LEASE_TTL_S", "1");
+    let mut first = serve_with(&link.url(), &[lease]).await;
+    let client = reqwest::Client::new();
+    let jobs = 30;
+    submit_batch(&client, &first.base, (0..jobs).map(job).collect()).await;
+    wait_for_work_under_way(&first.base).await;
+
+    link.sever(true);
+    // Its lease lapses unrenewed; a second serve takes the log over and carries on.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let second = serve_with(&redis.url(), &[lease]).await;
+    link.sever(false);
+
+    assert_eq!(
+        first.exit_code_within(Duration::from_secs(20)).await,
+        Some(2)
+    );
+    assert!(
+        first.stderr().contains("another process took over the log"),
+        "{}",
+        first.stderr()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done(&second.base).await < jobs {
+        assert!(Instant::now() < deadline, "jobs did not all finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let store = EventStore::Redis(redis_store(&redis).await);
+    let mut completions: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for e in log_events(&store).await {
+        if let JobEvent::Completed(_) = e.event {
+            *completions.entry(e.meta.job_id).or_default() += 1;
+        }
+    }
+    assert_eq!(completions.len() as u64, jobs);
+    assert!(completions.values().all(|n| *n == 1), "{completions:?}");
+
+    drop(second);
+    assert_read_models_equal_a_rebuild(&redis);
 }

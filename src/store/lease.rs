@@ -7,8 +7,9 @@
 //! died on this host (its pid is gone, or is ours: a restarted container) is taken over at once.
 //!
 //! The lease is also a fencing token: the append script compares it with the key before it
-//! writes (see `append.lua`), so a holder that lost the lease (paused past its expiry while
-//! another took over) cannot append another event; it gets [`StoreError::Fenced`].
+//! writes (see `append.lua`), and a projection page is written only in a transaction that
+//! `WATCH`es it ([`Lease::exec_fenced`]), so a holder that lost the lease (paused or cut off past
+//! its expiry while another took over) can write nothing more; it gets [`StoreError::Fenced`].
 
 use std::time::Duration;
 
@@ -142,9 +143,7 @@ impl Lease {
     pub(crate) fn ttl_ms(&self) -> u64 {
         self.ttl.as_millis().max(1) as u64
     }
-}
 
-impl Lease {
     /// Takes the lease if nobody holds it (`SET NX PX`); whether it was taken.
     async fn take_if_free(&self, conn: &mut super::Connection) -> Result<bool, StoreError> {
         let taken: Option<String> = redis::cmd("SET")

@@ -25,6 +25,16 @@ impl Server {
         std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
     }
 
+    /// Waits for it to exit with code 2 (carbonq's for an error), having said `words`.
+    async fn fails_saying(&mut self, words: &str) {
+        assert_eq!(
+            self.exit_code_within(Duration::from_secs(20)).await,
+            Some(2)
+        );
+        let said = self.stderr();
+        assert!(said.contains(words), "{said}");
+    }
+
     /// Waits up to `limit` for it to exit, and returns its exit code.
     async fn exit_code_within(&mut self, limit: Duration) -> Option<i32> {
         let deadline = Instant::now() + limit;
@@ -305,16 +315,11 @@ async fn a_second_serve_on_the_same_log_is_refused_and_the_first_keeps_serving()
 
     // A second one, on the same host, while the first is alive: refused at once, and says who.
     let mut second = start_serve(&redis.url(), &[]);
-    assert_eq!(
-        second.exit_code_within(Duration::from_secs(10)).await,
-        Some(2)
+    let holder = format!(
+        "is being written by carbonq serve pid {} on ",
+        first.child.id()
     );
-    let said = second.stderr();
-    let holder = format!("carbonq serve pid {} on ", first.child.id());
-    assert!(
-        said.contains("is being written by") && said.contains(&holder),
-        "{said}"
-    );
+    second.fails_saying(&holder).await;
 
     // The first is untouched: it takes a job and runs it.
     let client = reqwest::Client::new();
@@ -352,15 +357,9 @@ async fn a_serve_whose_lease_another_process_took_stops_at_once() {
         .query_async(&mut store.connection())
         .await
         .unwrap();
-    assert_eq!(
-        server.exit_code_within(Duration::from_secs(10)).await,
-        Some(2)
-    );
-    let said = server.stderr();
-    assert!(
-        said.contains("another process took over the log; it is written by the other one"),
-        "{said}"
-    );
+    server
+        .fails_saying("another process took over the log; it is written by the other one")
+        .await;
 }
 
 #[tokio::test]
@@ -374,15 +373,7 @@ async fn a_serve_that_fails_to_start_gives_its_lease_up() {
             "/nonexistent/policy.yaml",
         )],
     );
-    assert_eq!(
-        server.exit_code_within(Duration::from_secs(20)).await,
-        Some(2)
-    );
-    assert!(
-        server.stderr().contains("policy.yaml"),
-        "{}",
-        server.stderr()
-    );
+    server.fails_saying("policy.yaml").await;
     assert_eq!(lease_holder(&redis).await, None);
 }
 
@@ -406,15 +397,9 @@ async fn a_serve_cut_off_while_another_takes_over_writes_nothing_more_and_stops(
     let second = serve_with(&redis.url(), &[lease]).await;
     link.sever(false);
 
-    assert_eq!(
-        first.exit_code_within(Duration::from_secs(20)).await,
-        Some(2)
-    );
-    assert!(
-        first.stderr().contains("another process took over the log"),
-        "{}",
-        first.stderr()
-    );
+    first
+        .fails_saying("another process took over the log")
+        .await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while done(&second.base).await < jobs {
         assert!(Instant::now() < deadline, "jobs did not all finish");

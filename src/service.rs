@@ -109,20 +109,13 @@ pub fn system_config(settings: &Settings) -> SystemConfig {
 pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<(), ServeError> {
     let store = RedisStore::open(redis_url, settings.redis.keys(), Stamper::system()).await?;
     // Before anything is read or written: one writer per log.
-    let lease = store
-        .take_lease(Duration::from_secs_f64(settings.redis.lease_ttl_s.max(0.1)))
-        .await?;
-    let store = store.fenced_by(lease.clone());
-    let (lost_tx, lost) = tokio::sync::oneshot::channel();
-    let renewal = actix_rt::spawn(store.clone().keep_lease(lease.clone(), lost_tx));
+    let ttl = Duration::from_secs_f64(settings.redis.lease_ttl_s.max(0.1));
+    let (store, lease, lost) = store.hold_lease(ttl).await?;
     let served = serve_holding(settings, &store, lost, bind).await;
-    renewal.abort();
     // Given up however the service ends (a bad policy, a busy port, SIGTERM), so that the next
-    // start need not wait for it to expire; unless it is another process's now.
-    if !matches!(served, Err(ServeError::LeaseLost { .. })) {
-        if let Err(e) = store.release_lease(&lease).await {
-            tracing::warn!(error = %error_chain(&e), "could not give the writer lease up; it expires by itself");
-        }
+    // start need not wait for it to expire (a lease another process took is left alone).
+    if let Err(e) = lease.give_up(&store).await {
+        tracing::warn!(error = %error_chain(&e), "could not give the writer lease up; it expires by itself");
     }
     served
 }

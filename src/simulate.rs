@@ -87,12 +87,9 @@ fn record(log: &carbonq::store::MemoryStore, url: &str) -> Result<u64, Box<dyn s
             ids: Arc::new(IdGen::Random),
         };
         let store = RedisStore::open(url, KeySpace::default(), stamper).await?;
-        // Refused while a `serve` writes this log; none can start while the run is recorded.
-        let lease = store.take_lease(std::time::Duration::from_secs(10)).await?;
-        let store = store.fenced_by(lease.clone());
-        // Recording a long run outlasts the lease; a takeover fails the next append.
-        let (lost, _) = tokio::sync::oneshot::channel();
-        let renewal = tokio::spawn(store.clone().keep_lease(lease.clone(), lost));
+        // Refused while a `serve` writes this log; none can start while the run is recorded
+        // (a takeover would fail the next append).
+        let (store, lease, _) = store.hold_lease(std::time::Duration::from_secs(10)).await?;
         let redis = EventStore::Redis(store.clone());
         let mut batch: Vec<AppendRequest> = Vec::new();
         let mut at = None;
@@ -118,8 +115,7 @@ fn record(log: &carbonq::store::MemoryStore, url: &str) -> Result<u64, Box<dyn s
             .await?
             .catch_up()
             .await?;
-        renewal.abort();
-        store.release_lease(&lease).await?;
+        lease.give_up(&store).await?;
         Ok(n)
     })
 }

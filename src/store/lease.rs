@@ -130,11 +130,6 @@ impl Lease {
         &self.value
     }
 
-    /// The lease key.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     /// How long the lease lasts unless renewed.
     pub fn ttl(&self) -> Duration {
         self.ttl
@@ -319,11 +314,31 @@ impl RedisStore {
         })
     }
 
+    /// Takes the writer lease (as [`RedisStore::take_lease`]) and keeps it renewed by a task
+    /// until it is given up. Returns this store with its appends fenced by the lease, the lease
+    /// held, and a receiver told who took the lease over, if another process ever does.
+    pub async fn hold_lease(
+        &self,
+        ttl: Duration,
+    ) -> Result<
+        (
+            RedisStore,
+            HeldLease,
+            tokio::sync::oneshot::Receiver<String>,
+        ),
+        LeaseError,
+    > {
+        let lease = self.take_lease(ttl).await?;
+        let store = self.clone().fenced_by(lease.clone());
+        let (lost_tx, lost) = tokio::sync::oneshot::channel();
+        let renewal = tokio::spawn(store.clone().keep_lease(lease.clone(), lost_tx));
+        Ok((store, HeldLease { lease, renewal }, lost))
+    }
+
     /// Renews the lease four times per time to live until another process holds it, which it
     /// reports on `lost`. Redis being away is retried: the lease is taken again when it is back,
-    /// unless another process took it meanwhile. Run it as a task, and abort it before
-    /// [`RedisStore::release_lease`].
-    pub async fn keep_lease(self, lease: Lease, lost: tokio::sync::oneshot::Sender<String>) {
+    /// unless another process took it meanwhile.
+    async fn keep_lease(self, lease: Lease, lost: tokio::sync::oneshot::Sender<String>) {
         let every = lease.ttl() / 4;
         loop {
             tokio::time::sleep(every).await;
@@ -352,6 +367,29 @@ impl RedisStore {
             .invoke_async(&mut self.connection())
             .await?;
         Ok(())
+    }
+}
+
+/// The writer lease as a running process holds it: renewed by a task until given up (or
+/// dropped).
+#[derive(Debug)]
+pub struct HeldLease {
+    lease: Lease,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl HeldLease {
+    /// Stops renewing and gives the lease up if this process still holds it (one that another
+    /// took over is left alone), so that the next writer need not wait for it to expire.
+    pub async fn give_up(self, store: &RedisStore) -> Result<(), StoreError> {
+        self.renewal.abort();
+        store.release_lease(&self.lease).await
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        self.renewal.abort();
     }
 }
 

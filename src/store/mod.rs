@@ -21,7 +21,7 @@ use crate::ids::IdGen;
 
 pub use entry::EntryError;
 pub use keys::KeySpace;
-pub use lease::{Holder, Lease, LeaseError};
+pub use lease::{HeldLease, Holder, Lease, LeaseError};
 pub use memory_store::MemoryStore;
 pub use redis_store::{connect, Connection, RedisStore};
 

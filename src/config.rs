@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::actors::executor::Executor;
+use crate::actors::retention::RetentionPolicy;
 use crate::store::KeySpace;
 
 /// Everything carbonq reads from configuration.
@@ -26,6 +28,8 @@ pub struct Settings {
     pub executors: ExecutorSettings,
     /// The carbon-intensity signal.
     pub grid: GridSettings,
+    /// How long finished jobs stay in the log.
+    pub retention: RetentionSettings,
 }
 
 /// Where the log lives.
@@ -123,6 +127,23 @@ pub struct GridSettings {
     pub fixed_gco2_per_kwh: f64,
 }
 
+/// How long finished jobs stay in the log.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    /// Seconds a finished job is kept before its history is replaced by a `JobRetired`
+    /// summary; 0 keeps every job for ever.
+    pub keep_finished_s: f64,
+}
+
+impl RetentionSettings {
+    /// The retention actor's policy, or `None` when jobs are kept for ever.
+    pub fn policy(&self) -> Option<RetentionPolicy> {
+        (self.keep_finished_s > 0.0).then(|| {
+            RetentionPolicy::keeping(Duration::from_secs_f64(self.keep_finished_s.min(1e12)))
+        })
+    }
+}
+
 /// The defaults compiled into the binary, so it runs from any directory.
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -156,6 +177,7 @@ mod tests {
         assert_eq!(s.redis.keys(), KeySpace::default());
         assert_eq!(s.log.format, "human");
         assert_eq!(s.executors.default, Executor::Simulated { speedup: 1.0 });
+        assert_eq!(s.retention.policy(), None, "every job is kept unless asked");
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub fn system_config(settings: &Settings) -> SystemConfig {
             power_w: settings.workers.default_power_w,
         },
         planning: None,
+        retention: settings.retention.policy(),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod executor;
 pub mod intake;
 pub mod job_queue;
 pub mod journal;
+pub mod retention;
 pub mod routing;
 pub mod scheduler;
 pub mod services;
@@ -28,6 +29,7 @@ use deferred_queue::{DeferredQueue, Hold};
 use executor::Executors;
 use intake::Intake;
 use job_queue::{Enqueue, JobQueue};
+use retention::{Retention, RetentionPolicy};
 use scheduler::{PendingArrived, ReleaseMode, Scheduler};
 use services::Services;
 use worker::{RetryPolicy, RunDefaults, Worker};
@@ -51,6 +53,8 @@ pub struct SystemConfig {
     pub defaults: RunDefaults,
     /// The `forecast` policy's capacity plan; `None` for the seed's rules.
     pub planning: Option<crate::planner::CapacityPlan>,
+    /// How long finished jobs are kept in the log; `None`: for ever.
+    pub retention: Option<RetentionPolicy>,
 }
 
 /// Addresses of the running actors.
@@ -68,6 +72,8 @@ pub struct Orchestrator {
     pub deferred: Addr<DeferredQueue>,
     /// Every worker.
     pub workers: Vec<Addr<Worker>>,
+    /// Retires finished jobs, when they are not kept for ever.
+    pub retention: Option<Addr<Retention>>,
 }
 
 impl Orchestrator {
@@ -124,6 +130,9 @@ impl Orchestrator {
                 );
             }
         }
+        let retention = config
+            .retention
+            .map(|policy| Retention::new(svc.clone(), policy).start());
         let orchestrator = Orchestrator {
             svc,
             intake,
@@ -131,6 +140,7 @@ impl Orchestrator {
             queues: [pending, fast, eco],
             deferred,
             workers,
+            retention,
         };
         orchestrator.recover(config.retry).await;
         orchestrator

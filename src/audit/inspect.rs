@@ -124,6 +124,9 @@ pub async fn stats(store: &RedisStore, json: bool, out: &mut dyn Write) -> Resul
     for (k, v) in &s.jobs.counts_by_mode {
         writeln!(out, "  mode   {k:<12} {v}")?;
     }
+    if s.jobs.retired_jobs > 0 {
+        writeln!(out, "  {:<19} {}", "retired", s.jobs.retired_jobs)?;
+    }
     writeln!(out, "queues:")?;
     for (k, v) in &s.queue_depths {
         writeln!(out, "  {k:<19} {v}")?;

@@ -81,6 +81,7 @@ pub fn encode(event: &JobEvent) -> Result<EncodedEvent, CodecError> {
         JobEvent::Failed(e) => named(name, e),
         JobEvent::Cancelled(e) => named(name, e),
         JobEvent::DeadLettered(e) => named(name, e),
+        JobEvent::Retired(e) => named(name, e),
     }
 }
 
@@ -106,6 +107,7 @@ pub fn decode(type_name: &str, version: u16, data: &[u8]) -> Result<JobEvent, Co
         ("JobFailed", 1) => JobEvent::Failed(de(type_name, version, data)?),
         ("JobCancelled", 1) => JobEvent::Cancelled(de(type_name, version, data)?),
         ("JobDeadLettered", 1) => JobEvent::DeadLettered(de(type_name, version, data)?),
+        ("JobRetired", 1) => JobEvent::Retired(de(type_name, version, data)?),
         _ => {
             return Err(CodecError::Unknown {
                 type_name: type_name.to_owned(),

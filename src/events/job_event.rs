@@ -224,6 +224,53 @@ pub struct JobDeadLettered {
     pub reason: String,
 }
 
+/// How a finished job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// It completed.
+    Done,
+    /// It was cancelled before it started.
+    Cancelled,
+    /// It ran out of attempts.
+    DeadLettered,
+}
+
+impl Ending {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Done => "done",
+            Ending::Cancelled => "cancelled",
+            Ending::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// A finished job's retention ran out: its earlier entries are deleted from the log in the same
+/// atomic step that appends this one, which keeps what they added to the cumulative counters, so
+/// that a fold of the trimmed log gives the same totals as a fold of the whole one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRetired {
+    /// How it ended.
+    pub ending: Ending,
+    /// When it ended.
+    #[serde(with = "super::timestamp")]
+    pub finished_at: DateTime<Utc>,
+    /// Attempts that failed (each was a `JobFailed`).
+    pub failed_attempts: u32,
+    /// Run time of the attempt that completed, ms (0 unless done).
+    pub duration_ms: u64,
+    /// Energy booked by its completion, kWh (0 unless done).
+    pub energy_kwh: f64,
+    /// Emissions booked by its completion, kg CO2 (0 unless done).
+    pub emissions_kg: f64,
+    /// Baseline emissions booked by its completion, kg CO2 (0 unless done).
+    pub baseline_emissions_kg: f64,
+    /// Its idempotency key, which is free again once it is retired.
+    pub idempotency_key: Option<String>,
+}
+
 /// Every state transition of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum JobEvent {
@@ -245,6 +292,8 @@ pub enum JobEvent {
     Cancelled(JobCancelled),
     /// See [`JobDeadLettered`].
     DeadLettered(JobDeadLettered),
+    /// See [`JobRetired`].
+    Retired(JobRetired),
 }
 
 impl JobEvent {
@@ -260,6 +309,7 @@ impl JobEvent {
             JobEvent::Failed(_) => "JobFailed",
             JobEvent::Cancelled(_) => "JobCancelled",
             JobEvent::DeadLettered(_) => "JobDeadLettered",
+            JobEvent::Retired(_) => "JobRetired",
         }
     }
 }
@@ -307,6 +357,11 @@ impl JobEvent {
             JobEvent::DeadLettered(d) => {
                 format!("dead-lettered after {} attempts: {}", d.attempts, d.reason)
             }
+            JobEvent::Retired(r) => format!(
+                "retired ({}, finished {}); its earlier entries were deleted",
+                r.ending.as_str(),
+                crate::clock::format_time(r.finished_at)
+            ),
         }
     }
 }

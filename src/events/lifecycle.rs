@@ -7,7 +7,9 @@
 //!                   └─Deferred→ ┘                              └─Failed(final)→ Failing ─DeadLettered→ Dead
 //! ```
 //! A deferred job may be deferred again (re-planned on a newer forecast). Queued, Deferred and
-//! Waiting jobs may be cancelled; Done, Cancelled and Dead are terminal.
+//! Waiting jobs may be cancelled. Done, Cancelled and Dead jobs take nothing but `Retired`, once
+//! their retention runs out; `Retired` also stands alone, as the first event of a job whose
+//! earlier entries it replaced in the log (it carries what they added to the counters).
 
 use std::fmt;
 
@@ -34,12 +36,17 @@ pub enum Stage {
     Cancelled,
     /// Gave up after its last attempt.
     DeadLettered,
+    /// Finished, and its history deleted from the log but for its `Retired` summary.
+    Retired,
 }
 
 impl Stage {
     /// Whether nothing may follow.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Stage::Done | Stage::Cancelled | Stage::DeadLettered)
+        matches!(
+            self,
+            Stage::Done | Stage::Cancelled | Stage::DeadLettered | Stage::Retired
+        )
     }
 }
 
@@ -125,6 +132,7 @@ impl JobLifecycle {
             (Running(pool), JobEvent::Failed(f)) if f.will_retry => Waiting(pool),
             (Running(_), JobEvent::Failed(_)) => Failing,
             (Failing, JobEvent::DeadLettered(_)) => DeadLettered,
+            (New | Done | Cancelled | DeadLettered, JobEvent::Retired(_)) => Retired,
             _ => return Err(illegal(String::new())),
         };
         Ok(JobLifecycle {
@@ -207,6 +215,7 @@ mod tests {
             ("failed_final", failed(false)),
             ("cancelled", find("JobCancelled")),
             ("dead_lettered", find("JobDeadLettered")),
+            ("retired", find("JobRetired")),
         ]
     }
 
@@ -241,6 +250,10 @@ mod tests {
             (Running(Pool::Fast), "failed_final", Failing),
             (Running(Pool::Eco), "failed_final", Failing),
             (Failing, "dead_lettered", DeadLettered),
+            (New, "retired", Retired),
+            (Done, "retired", Retired),
+            (Cancelled, "retired", Retired),
+            (DeadLettered, "retired", Retired),
         ];
         let stages = [
             New,
@@ -254,6 +267,7 @@ mod tests {
             Done,
             Cancelled,
             DeadLettered,
+            Retired,
         ];
         let mut checked = 0;
         for stage in stages {
@@ -268,7 +282,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 11 * 11);
+        assert_eq!(checked, 12 * 12);
     }
 
     #[test]

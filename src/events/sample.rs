@@ -81,6 +81,16 @@ pub fn one_of_each() -> Vec<JobEvent> {
             attempts: 3,
             reason: "exit status 1".into(),
         }),
+        JobEvent::Retired(JobRetired {
+            ending: Ending::Done,
+            finished_at: t(14, 1),
+            failed_attempts: 1,
+            duration_ms: 3_600_000,
+            energy_kwh: 0.7,
+            emissions_kg: 0.1225,
+            baseline_emissions_kg: 0.21735,
+            idempotency_key: Some("nightly-42".into()),
+        }),
     ]
 }
 
@@ -151,6 +161,37 @@ pub fn history(n: u64) -> Vec<JobEvent> {
         _ => h.push(completed(1)),
     }
     h
+}
+
+/// The `JobRetired` that sums up a finished `history` (from its events alone: the service
+/// builds it from the job's view, and a test checks that the two agree).
+pub fn retired_after(history: &[JobEvent]) -> JobEvent {
+    let mut r = JobRetired {
+        ending: Ending::Done,
+        finished_at: t(23, 59),
+        failed_attempts: 0,
+        duration_ms: 0,
+        energy_kwh: 0.0,
+        emissions_kg: 0.0,
+        baseline_emissions_kg: 0.0,
+        idempotency_key: None,
+    };
+    for event in history {
+        match event {
+            JobEvent::Submitted(s) => r.idempotency_key = s.idempotency_key.clone(),
+            JobEvent::Failed(_) => r.failed_attempts += 1,
+            JobEvent::Completed(c) => {
+                r.duration_ms = c.duration_ms;
+                r.energy_kwh = c.energy_kwh;
+                r.emissions_kg = c.emissions_kg;
+                r.baseline_emissions_kg = c.baseline_emissions_kg;
+            }
+            JobEvent::Cancelled(_) => r.ending = Ending::Cancelled,
+            JobEvent::DeadLettered(_) => r.ending = Ending::DeadLettered,
+            _ => {}
+        }
+    }
+    JobEvent::Retired(r)
 }
 
 #[cfg(test)]

@@ -89,6 +89,12 @@ fn registry_of(
     );
     count(
         &mut registry,
+        "jobs_retired",
+        "Finished jobs whose history retention deleted from the log",
+        c.retired,
+    );
+    count(
+        &mut registry,
         "attempts_failed",
         "Attempts that failed",
         c.failed_attempts,
@@ -109,19 +115,19 @@ fn registry_of(
         &mut registry,
         "energy_kwh",
         "Energy of completed jobs",
-        c.energy_kwh,
+        c.energy_kwh.value(),
     );
     amount(
         &mut registry,
         "emissions_kg",
         "CO2 emitted by completed jobs",
-        c.emissions_kg,
+        c.emissions_kg.value(),
     );
     amount(
         &mut registry,
         "baseline_emissions_kg",
         "CO2 the same jobs would have emitted had each started at submission",
-        c.baseline_emissions_kg,
+        c.baseline_emissions_kg.value(),
     );
 
     let jobs = Family::<Labels, Gauge>::default();

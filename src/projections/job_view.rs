@@ -186,6 +186,30 @@ pub struct JobView {
 }
 
 impl JobView {
+    /// The `JobRetired` that sums up this job once it has finished (`None` before): what its
+    /// events added to the cumulative counters, which the summary keeps when they are deleted.
+    pub fn retirement(&self) -> Option<JobRetired> {
+        let (ending, finished_at) = match (self.lifecycle.stage, self.finished_at) {
+            (Stage::Done, Some(at)) => (Ending::Done, at),
+            (Stage::Cancelled, Some(at)) => (Ending::Cancelled, at),
+            (Stage::DeadLettered, Some(at)) => (Ending::DeadLettered, at),
+            _ => return None,
+        };
+        // Every attempt ends in one `JobFailed` or, for the last of a done job, the completion.
+        let failed_attempts = self.lifecycle.attempts - u32::from(ending == Ending::Done);
+        let run = self.completed.as_ref();
+        Some(JobRetired {
+            ending,
+            finished_at,
+            failed_attempts,
+            duration_ms: run.map_or(0, |c| c.duration_ms),
+            energy_kwh: run.map_or(0.0, |c| c.energy_kwh),
+            emissions_kg: run.map_or(0.0, |c| c.emissions_kg),
+            baseline_emissions_kg: run.map_or(0.0, |c| c.baseline_emissions_kg),
+            idempotency_key: self.submitted.idempotency_key.clone(),
+        })
+    }
+
     /// The view right after submission.
     pub fn submitted(job_id: Uuid, submitted: JobSubmitted, at: DateTime<Utc>) -> Self {
         JobView {

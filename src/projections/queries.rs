@@ -86,6 +86,8 @@ pub struct JobTotals {
     pub counts_by_status: BTreeMap<String, u64>,
     /// By mode.
     pub counts_by_mode: BTreeMap<String, u64>,
+    /// Finished jobs whose history retention deleted: in `total_jobs`, in no status or mode.
+    pub retired_jobs: u64,
 }
 
 /// Run times.
@@ -143,6 +145,7 @@ pub async fn stats(conn: &mut Connection, keys: &KeySpace) -> Result<StatsReport
             total_jobs: int("total_jobs"),
             counts_by_status: group("status:"),
             counts_by_mode: group("mode:"),
+            retired_jobs: int("retired"),
         },
         performance: Performance {
             avg_duration_ms: if completed == 0 {

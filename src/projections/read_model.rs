@@ -25,6 +25,8 @@ pub enum Effect {
     Defer(Uuid, i64),
     /// `ZREM queue:DEFERRED`.
     Undefer(Uuid),
+    /// Delete the job's hash and index entry, and its idempotency entry when it has the key.
+    Forget(Uuid, Option<String>),
 }
 
 /// Something in the log that should not be there.
@@ -104,7 +106,10 @@ impl ReadModel {
         let mut view = self.jobs.get_mut(&job_id);
         let lifecycle = view.as_ref().map(|j| j.lifecycle).unwrap_or_default();
         let next = lifecycle.next(&event).map_err(|e| anomaly(e.to_string()))?;
-        if meta.job_version != next.version {
+        // A `JobRetired` that stands alone keeps the version it had after the job's own events,
+        // which it replaced in the log.
+        let summary = view.is_none() && matches!(event, JobEvent::Retired(_));
+        if meta.job_version != next.version && !summary {
             return Err(anomaly(format!(
                 "job version {} where {} was expected",
                 meta.job_version, next.version
@@ -123,6 +128,10 @@ impl ReadModel {
             self.queues.pending.push(job_id);
             effects.push(Effect::Push(QueueName::Pending, job_id));
             effects.push(Effect::Job(job_id, FieldGroups::ALL));
+            return Ok(());
+        }
+        if let JobEvent::Retired(r) = event {
+            self.retire(job_id, r, effects);
             return Ok(());
         }
         let Some(view) = view.take() else {
@@ -145,7 +154,9 @@ impl ReadModel {
         };
         let changed = FieldGroups::STATE
             | match &event {
-                JobEvent::Submitted(_) | JobEvent::Released(_) => FieldGroups::default(),
+                JobEvent::Submitted(_) | JobEvent::Released(_) | JobEvent::Retired(_) => {
+                    FieldGroups::default()
+                }
                 JobEvent::Scheduled(_) | JobEvent::Deferred(_) => FieldGroups::DECISION,
                 JobEvent::Started(_) => FieldGroups::RUN,
                 JobEvent::Completed(_)
@@ -154,7 +165,8 @@ impl ReadModel {
                 | JobEvent::DeadLettered(_) => FieldGroups::OUTCOME,
             };
         match event {
-            JobEvent::Submitted(_) => {}
+            // Folded above.
+            JobEvent::Submitted(_) | JobEvent::Retired(_) => {}
             JobEvent::Scheduled(s) => {
                 remove(QueueName::Pending, effects);
                 view.status = Status::Scheduled;
@@ -191,11 +203,12 @@ impl ReadModel {
             JobEvent::Completed(c) => {
                 view.status = Status::Done;
                 view.finished_at = Some(at);
-                counters.completed += 1;
-                counters.duration_ms_sum += c.duration_ms;
-                counters.energy_kwh += c.energy_kwh;
-                counters.emissions_kg += c.emissions_kg;
-                counters.baseline_emissions_kg += c.baseline_emissions_kg;
+                counters.complete(
+                    c.duration_ms,
+                    c.energy_kwh,
+                    c.emissions_kg,
+                    c.baseline_emissions_kg,
+                );
                 view.completed = Some(c);
             }
             JobEvent::Failed(f) => {
@@ -231,6 +244,44 @@ impl ReadModel {
         Ok(())
     }
 
+    /// Forgets a finished job. Its view, if the model holds one, leaves the per-status and
+    /// per-mode counts (the totals keep what its events added); with none (the log held only
+    /// this summary of it), the totals take what the summary says its events added. Either way
+    /// the totals come out as a fold of its whole history would leave them.
+    fn retire(&mut self, job_id: Uuid, r: JobRetired, effects: &mut Vec<Effect>) {
+        let counters = &mut self.counters;
+        counters.retired += 1;
+        match self.jobs.remove(&job_id) {
+            Some(view) => {
+                counters.drop_status(view.status);
+                if let Some(mode) = view.mode {
+                    counters.drop_mode(mode);
+                }
+            }
+            None => {
+                counters.total_jobs += 1;
+                counters.failed_attempts += u64::from(r.failed_attempts);
+                if r.ending == Ending::Done {
+                    counters.complete(
+                        r.duration_ms,
+                        r.energy_kwh,
+                        r.emissions_kg,
+                        r.baseline_emissions_kg,
+                    );
+                }
+            }
+        }
+        // The key is free again, unless it names another job.
+        let key = r.idempotency_key.filter(|k| {
+            if self.idempotency.get(k).is_some_and(|id| *id != job_id) {
+                return false;
+            }
+            self.idempotency.remove(k);
+            true
+        });
+        effects.push(Effect::Forget(job_id, key));
+    }
+
     /// A job's view.
     pub fn job(&self, id: &Uuid) -> Option<&JobView> {
         self.jobs.get(id).map(|v| &**v)
@@ -262,4 +313,142 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone, Utc};
+
+    use super::*;
+    use crate::events::sample::{history, retired_after};
+
+    /// The entries of `jobs` sample jobs, interleaved one event per job per round; every third
+    /// job retired at the end.
+    fn log(jobs: u64) -> Vec<RecordedEvent> {
+        let start = Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap();
+        let histories: Vec<Vec<JobEvent>> = (0..jobs)
+            .map(|n| {
+                let mut h = history(n);
+                if n % 3 == 0 {
+                    h.push(retired_after(&h));
+                }
+                h
+            })
+            .collect();
+        let longest = histories.iter().map(Vec::len).max().unwrap_or(0);
+        let mut out = Vec::new();
+        for step in 0..longest {
+            for (n, h) in histories.iter().enumerate() {
+                let Some(event) = h.get(step) else { continue };
+                let seq = out.len() as u64 + 1;
+                out.push(RecordedEvent {
+                    stream_id: StreamId::new(seq, 0),
+                    meta: EventMeta {
+                        event_id: Uuid::from_u128(u128::from(seq)),
+                        job_id: Uuid::from_u128(n as u128 + 1),
+                        job_version: step as u64 + 1,
+                        schema_version: 1,
+                        recorded_at: start + TimeDelta::seconds(seq as i64),
+                        correlation_id: Uuid::nil(),
+                        causation_id: None,
+                    },
+                    event: event.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    fn fold(entries: impl IntoIterator<Item = RecordedEvent>) -> (ReadModel, Vec<Effect>) {
+        let mut model = ReadModel::default();
+        let mut effects = Vec::new();
+        for e in entries {
+            model.apply(e, &mut effects).expect("legal");
+        }
+        (model, effects)
+    }
+
+    #[test]
+    fn a_log_trimmed_by_retention_folds_to_the_same_models_as_the_whole_log() {
+        let whole = log(200);
+        // What the store keeps: a retired job's summary alone.
+        let retired: Vec<Uuid> = whole
+            .iter()
+            .filter(|e| matches!(e.event, JobEvent::Retired(_)))
+            .map(|e| e.meta.job_id)
+            .collect();
+        assert!(retired.len() > 50);
+        let trimmed: Vec<RecordedEvent> = whole
+            .iter()
+            .filter(|e| {
+                !retired.contains(&e.meta.job_id) || matches!(e.event, JobEvent::Retired(_))
+            })
+            .cloned()
+            .collect();
+        assert!(trimmed.len() < whole.len() / 2 + whole.len() / 4);
+        let (a, _) = fold(whole);
+        let (b, effects) = fold(trimmed);
+        assert_eq!(a.counters, b.counters);
+        assert_eq!(a.counters.retired, retired.len() as u64);
+        assert_eq!(a.counters.total_jobs, 200);
+        let in_statuses: u64 = a.counters.by_status.iter().sum();
+        assert_eq!(in_statuses + a.counters.retired, a.counters.total_jobs);
+        assert_eq!(a.jobs, b.jobs);
+        assert_eq!(a.idempotency, b.idempotency);
+        assert!(retired.iter().all(|id| a.job(id).is_none()));
+        // A summary alone still deletes whatever read models a crash may have left of the job.
+        let forgotten = effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Forget(..)))
+            .count();
+        assert_eq!(forgotten, retired.len());
+    }
+
+    #[test]
+    fn a_views_retirement_is_what_its_history_added_up_to() {
+        let entries = log(60);
+        let (mut model, mut effects) = (ReadModel::default(), Vec::new());
+        for n in 0..60u64 {
+            let id = Uuid::from_u128(u128::from(n) + 1);
+            let h = history(n);
+            let JobEvent::Retired(expected) = retired_after(&h) else {
+                unreachable!()
+            };
+            for e in entries.iter().filter(|e| e.meta.job_id == id) {
+                if matches!(e.event, JobEvent::Retired(_)) {
+                    break;
+                }
+                model.apply(e.clone(), &mut effects).expect("legal");
+            }
+            let view = model.job(&id).expect("folded");
+            match view.retirement() {
+                Some(got) => assert_eq!(
+                    JobRetired {
+                        finished_at: expected.finished_at,
+                        ..got
+                    },
+                    expected,
+                    "job {n}"
+                ),
+                None => assert!(!view.status.is_terminal(), "job {n} finished"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_retired_job_with_events_after_its_summary_is_an_anomaly() {
+        let whole = log(3);
+        let (mut model, mut effects) = fold(whole.clone());
+        let first = whole[0].clone();
+        assert!(model.job(&first.meta.job_id).is_none(), "job 0 is retired");
+        let late = RecordedEvent {
+            stream_id: StreamId::new(1_000, 0),
+            ..whole
+                .iter()
+                .find(|e| e.meta.job_id == first.meta.job_id && e.meta.job_version == 2)
+                .unwrap()
+                .clone()
+        };
+        assert!(model.apply(late, &mut effects).is_err());
+    }
 }

@@ -70,6 +70,30 @@ impl JobRow {
     }
 }
 
+/// What a page does to one job's keys: write fields, or (once its retention ran out) delete
+/// them.
+#[derive(Debug, Clone)]
+enum JobWrite {
+    Fields(JobRow),
+    /// `DEL` the hash, `ZREM` it from the index, `HDEL` this idempotency key.
+    Forget(Option<String>),
+}
+
+impl JobWrite {
+    fn write(&self, pipe: &mut Pipeline, keys: &KeySpace, id: &Uuid) {
+        match self {
+            JobWrite::Fields(row) => row.write(pipe, keys, id),
+            JobWrite::Forget(key) => {
+                pipe.del(keys.job(id)).ignore();
+                pipe.zrem(keys.job_index(), id.to_string()).ignore();
+                if let Some(k) = key {
+                    pipe.hdel(keys.idempotency(), k).ignore();
+                }
+            }
+        }
+    }
+}
+
 fn write_meta(
     pipe: &mut Pipeline,
     keys: &KeySpace,
@@ -88,7 +112,7 @@ pub struct Page {
     /// Queue changes, in log order.
     queue_ops: QueueOps,
     /// The touched jobs' hashes, as of the end of the page.
-    jobs: FxHashMap<Uuid, JobRow>,
+    jobs: FxHashMap<Uuid, JobWrite>,
     /// `/stats` counters, as of the end of the page.
     stats: Vec<(String, String)>,
     /// The last entry the page covers.
@@ -105,15 +129,21 @@ impl Page {
         };
         // Every row is read from the model as it is now: one per job, for all its groups.
         let mut touched: FxHashMap<Uuid, FieldGroups> = FxHashMap::default();
+        let mut forgotten = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Job(id, groups) => *touched.entry(*id).or_default() |= *groups,
+                Effect::Forget(id, key) => forgotten.push((*id, JobWrite::Forget(key.clone()))),
                 op => page.queue_ops.add(op.clone()),
             }
         }
+        // A forgotten job has no view left, so no row; nothing follows its forgetting.
         page.jobs = touched
             .into_iter()
-            .filter_map(|(id, groups)| Some((id, JobRow::of(model, &id, groups)?)))
+            .filter_map(|(id, groups)| {
+                Some((id, JobWrite::Fields(JobRow::of(model, &id, groups)?)))
+            })
+            .chain(forgotten)
             .collect();
         page
     }
@@ -131,11 +161,11 @@ impl Page {
         self.checkpoint = self.checkpoint.max(later.checkpoint);
     }
 
-    fn add_job(&mut self, id: Uuid, row: JobRow) {
-        match self.jobs.entry(id) {
-            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(row),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(row);
+    fn add_job(&mut self, id: Uuid, later: JobWrite) {
+        match (self.jobs.get_mut(&id), later) {
+            (Some(JobWrite::Fields(row)), JobWrite::Fields(later)) => row.merge(later),
+            (_, later) => {
+                self.jobs.insert(id, later);
             }
         }
     }
@@ -195,7 +225,7 @@ impl QueueOps {
                     self.drop_op(i);
                 }
             }
-            Effect::Job(..) => return,
+            Effect::Job(..) | Effect::Forget(..) => return,
         }
         self.ops.push(Some(op));
         self.live += 1;
@@ -213,7 +243,7 @@ impl QueueOps {
                 Effect::Remove(q, id) => out.push(QueueWrite::Remove(q, id)),
                 Effect::Defer(id, score) => out.push(QueueWrite::Defer(id, score)),
                 Effect::Undefer(id) => out.push(QueueWrite::Undefer(id)),
-                Effect::Job(..) => {}
+                Effect::Job(..) | Effect::Forget(..) => {}
             }
         }
         out
@@ -504,7 +534,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::events::{sample::history, EventMeta, JobEvent, RecordedEvent};
+    use crate::events::sample::{history, retired_after};
+    use crate::events::{EventMeta, JobEvent, RecordedEvent};
 
     /// Job hashes, lists (left to right) and the deferred set, as Redis would hold them.
     #[derive(Default)]
@@ -538,7 +569,11 @@ mod tests {
                 }
             }
         }
-        for (id, row) in &page.jobs {
+        for (id, write) in &page.jobs {
+            let JobWrite::Fields(row) = write else {
+                redis.jobs.remove(id);
+                continue;
+            };
             let hash = redis.jobs.entry(*id).or_default();
             for (name, value) in &row.fields.set {
                 hash.insert((*name).to_owned(), value.clone());
@@ -565,6 +600,10 @@ mod tests {
                 // Some deferred jobs are re-planned once before their release.
                 if n % 2 == 0 && matches!(h.get(1), Some(JobEvent::Deferred(_))) {
                     h.insert(2, h[1].clone());
+                }
+                // Some finished jobs are retired.
+                if n % 3 == 1 {
+                    h.push(retired_after(&h));
                 }
                 (Uuid::from_u128(u128::from(n) + 1), h)
             })

@@ -251,6 +251,7 @@ pub fn simulate(
             },
             defaults: RunDefaults { power_w: 300.0 },
             planning,
+            retention: None,
         },
         executors: Executors::simulated(),
         seed: options.seed,

@@ -5,6 +5,7 @@
 -- not fenced), ARGV[2] = its time to live (ms), ARGV[3] = number of requests, then per request:
 --   job id, expected version, event count, then 7 values per event:
 --   type, v, eid, at, corr, cause, data
+-- A request whose last event is a `JobRetired` deletes the job's other entries and its index.
 -- Returns one reply per request: {1, id, id, ...} when appended, {0, actual} on conflict; an
 -- error `FENCED held by <value>` and nothing appended when another process holds the lease.
 local stream = KEYS[1]
@@ -39,7 +40,16 @@ for r = 1, n do
         'eid', ARGV[b + 2], 'at', ARGV[b + 3], 'corr', ARGV[b + 4], 'cause', ARGV[b + 5],
         'data', ARGV[b + 6])
     end
-    redis.call('RPUSH', index, unpack(reply, 2))
+    if ARGV[base + (count - 1) * 7] == 'JobRetired' then
+      -- Retention: the summary just appended replaces the job's earlier entries, in this same
+      -- step, so the log never holds both nor neither; the job's index goes with them.
+      local old = redis.call('LRANGE', index, 0, -1)
+      for e = 2, count do old[#old + 1] = reply[e] end
+      if #old > 0 then redis.call('XDEL', stream, unpack(old)) end
+      redis.call('DEL', index)
+    else
+      redis.call('RPUSH', index, unpack(reply, 2))
+    end
     out[r] = reply
   end
 end

@@ -1,6 +1,7 @@
 //! The event log in this process's memory: same contract as Redis, for the simulated day and tests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -8,13 +9,13 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{AppendRequest, Entry, Stamper, StoreError};
-use crate::events::{codec::current_version, EventMeta, RecordedEvent, StreamId};
+use crate::events::{codec::current_version, EventMeta, JobEvent, RecordedEvent, StreamId};
 
 #[derive(Debug, Default)]
 struct Log {
-    entries: Vec<RecordedEvent>,
+    entries: BTreeMap<StreamId, RecordedEvent>,
     versions: HashMap<Uuid, u64>,
-    by_job: HashMap<Uuid, Vec<usize>>,
+    by_job: HashMap<Uuid, Vec<StreamId>>,
     last: StreamId,
 }
 
@@ -80,13 +81,25 @@ impl MemoryStore {
                     },
                     event,
                 };
-                let index = log.entries.len();
-                log.by_job.entry(request.job_id).or_default().push(index);
-                log.entries.push(record.clone());
+                log.by_job
+                    .entry(request.job_id)
+                    .or_default()
+                    .push(stream_id);
+                log.entries.insert(stream_id, record.clone());
                 recorded.push(record);
             }
-            log.versions
-                .insert(request.job_id, actual + recorded.len() as u64);
+            if let Some(JobEvent::Retired(_)) = recorded.last().map(|r| &r.event) {
+                // As the append script does: the summary replaces the job's other entries.
+                let mut ids = log.by_job.remove(&request.job_id).unwrap_or_default();
+                ids.pop();
+                for id in ids {
+                    log.entries.remove(&id);
+                }
+                log.versions.remove(&request.job_id);
+            } else {
+                log.versions
+                    .insert(request.job_id, actual + recorded.len() as u64);
+            }
             out.push(Ok(recorded));
         }
         drop(log);
@@ -94,18 +107,15 @@ impl MemoryStore {
         out
     }
 
-    fn position_after(log: &Log, id: StreamId) -> usize {
-        log.entries.partition_point(|e| e.stream_id <= id)
-    }
-
     pub(super) fn read_range(&self, from: StreamId, to: StreamId, count: usize) -> Vec<Entry> {
+        if from > to {
+            return Vec::new();
+        }
         let log = self.lock();
-        let start = log.entries.partition_point(|e| e.stream_id < from);
-        log.entries[start..]
-            .iter()
-            .take_while(|e| e.stream_id <= to)
+        log.entries
+            .range(from..=to)
             .take(count)
-            .map(|e| (e.stream_id, Ok(e.clone())))
+            .map(|(id, e)| (*id, Ok(e.clone())))
             .collect()
     }
 
@@ -117,11 +127,10 @@ impl MemoryStore {
     ) -> Vec<Entry> {
         let read = || {
             let log = self.lock();
-            let start = Self::position_after(&log, after);
-            log.entries[start..]
-                .iter()
+            log.entries
+                .range((Excluded(after), Unbounded))
                 .take(count)
-                .map(|e| (e.stream_id, Ok(e.clone())))
+                .map(|(id, e)| (*id, Ok(e.clone())))
                 .collect::<Vec<_>>()
         };
         let Some(block) = block else {
@@ -145,10 +154,10 @@ impl MemoryStore {
         let log = self.lock();
         log.by_job
             .get(&job_id)
-            .map(|indices| {
-                indices
-                    .iter()
-                    .map(|&i| (log.entries[i].stream_id, Ok(log.entries[i].clone())))
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| log.entries.get(id))
+                    .map(|e| (e.stream_id, Ok(e.clone())))
                     .collect()
             })
             .unwrap_or_default()

@@ -136,6 +136,7 @@ impl TestApi {
             },
             defaults: RunDefaults { power_w: 300.0 },
             planning: None,
+            retention: None,
         };
         let executors = Executors {
             default: Executor::Simulated { speedup: 1000.0 },

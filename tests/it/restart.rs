@@ -418,3 +418,115 @@ async fn a_serve_cut_off_while_another_takes_over_writes_nothing_more_and_stops(
     drop(second);
     assert_read_models_equal_a_rebuild(&redis);
 }
+
+/// `GET` `path` on `base` as JSON, with its status.
+async fn get_json(base: &str, path: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+/// Retention: jobs kept one second after they finish are retired. The log holds one summary
+/// per job and nothing else, their hashes, index and idempotency entries are gone, `/stats`
+/// keeps every total (and keeps it across a restart, folded from the trimmed log), the read
+/// models equal a rebuild, and a retired job's idempotency key makes a new job.
+#[tokio::test]
+async fn finished_jobs_past_their_retention_leave_only_a_summary_each_and_every_total() {
+    let redis = TestRedis::start();
+    let keep = [("CARBONQ__RETENTION__KEEP_FINISHED_S", "1")];
+    let server = serve_with(&redis.url(), &keep).await;
+    let client = reqwest::Client::new();
+    let jobs: Vec<_> = (0..20)
+        .map(|i| {
+            serde_json::json!({"type": "training", "urgency": "normal", "duration_s": 1 + i % 3,
+                "idempotency_key": format!("nightly-{i}")})
+        })
+        .collect();
+    let reply: serde_json::Value = client
+        .post(format!("{}/jobs/batch", server.base))
+        .json(&serde_json::json!({ "jobs": jobs }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = reply["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stats = loop {
+        let (_, stats) = get_json(&server.base, "/stats").await;
+        if stats["jobs"]["retired_jobs"] == 20 {
+            break stats;
+        }
+        assert!(Instant::now() < deadline, "not all retired: {stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stats["jobs"]["total_jobs"], 20);
+    assert_eq!(stats["performance"]["completed_jobs"], 20);
+    assert!(
+        stats["sustainability"]["total_energy_kwh"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let in_a_status: u64 = stats["jobs"]["counts_by_status"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(in_a_status, 0, "{stats}");
+
+    let store = EventStore::Redis(redis_store(&redis).await);
+    let events = log_events(&store).await;
+    assert_eq!(events.len(), 20, "one summary per job");
+    assert!(events
+        .iter()
+        .all(|e| matches!(e.event, JobEvent::Retired(_))));
+    assert_eq!(
+        get_json(&server.base, &format!("/jobs/{first}")).await.0,
+        404
+    );
+    let (_, page) = get_json(&server.base, "/jobs").await;
+    assert_eq!(page["jobs"].as_array().map(Vec::len), Some(0), "{page}");
+    let EventStore::Redis(redis_log) = &store else {
+        unreachable!()
+    };
+    let (hash, index, keys): (u64, u64, u64) = redis::pipe()
+        .exists(format!("job:{first}"))
+        .zcard("jobs:index")
+        .hlen("jobs:idempotency")
+        .query_async(&mut redis_log.connection())
+        .await
+        .unwrap();
+    assert_eq!((hash, index, keys), (0, 0, 0));
+    assert_read_models_equal_a_rebuild(&redis);
+
+    // Folded again from the trimmed log, the totals are the same.
+    drop(server);
+    let server = serve_with(&redis.url(), &[]).await;
+    let (_, again) = get_json(&server.base, "/stats").await;
+    assert_eq!(again["jobs"], stats["jobs"]);
+    assert_eq!(again["sustainability"], stats["sustainability"]);
+    assert_eq!(again["performance"], stats["performance"]);
+
+    let (status, resubmitted) = {
+        let r = client
+            .post(format!("{}/jobs", server.base))
+            .json(&serde_json::json!({"type": "training", "urgency": "normal",
+                "idempotency_key": "nightly-0"}))
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(status, 200, "{resubmitted}");
+    assert_eq!(
+        resubmitted["status"], "QUEUED",
+        "a new job, not the retired one"
+    );
+    assert_ne!(resubmitted["job_id"].as_str(), Some(first.as_str()));
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use carbonq::events::sample::one_of_each;
+use carbonq::events::sample::{history, one_of_each, retired_after};
 use carbonq::events::{JobEvent, StreamId};
 use carbonq::store::{AppendRequest, Bound, EventStore, StoreError};
 
@@ -155,6 +155,39 @@ async fn range_reads_respect_their_bounds_and_count(store: &EventStore) {
     assert_eq!(pages, vec![4, 2]);
 }
 
+/// A job's summary replaces its earlier entries in one step: they are gone from every read,
+/// the summary is all that is left of it, its version starts again from nothing, and other
+/// jobs are untouched.
+async fn a_retired_jobs_summary_replaces_its_entries(store: &EventStore) {
+    let history = history(1);
+    let n = history.len() as u64;
+    store.append(request(1, 0, history.clone())).await.unwrap();
+    store.append(request(2, 0, first(2))).await.unwrap();
+    let summary = retired_after(&history);
+    let kept = store
+        .append(request(1, n, vec![summary.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(kept[0].meta.job_version, n + 1);
+    let read: Vec<_> = store
+        .read_range(Bound::Open, Bound::Open, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.unwrap())
+        .collect();
+    let of_1: Vec<_> = read.iter().filter(|e| e.meta.job_id == job(1)).collect();
+    assert_eq!(of_1.len(), 1);
+    assert_eq!(of_1[0].event, summary);
+    assert_eq!(read.len(), 3, "job 2's two entries and the summary");
+    assert_eq!(store.entry_count().await.unwrap(), 3);
+    assert!(store.job_history(job(1)).await.unwrap().is_empty());
+    assert_eq!(store.job_version(job(1)).await.unwrap(), 0);
+    assert_eq!(store.job_version(job(2)).await.unwrap(), 2);
+    let after: Vec<_> = store.read_after(StreamId::ZERO, 100, None).await.unwrap();
+    assert_eq!(after.len(), 3);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -186,6 +219,7 @@ contract!(
     reading_after_an_id_waits_for_the_next_append,
     a_jobs_history_holds_only_its_own_events_in_order,
     range_reads_respect_their_bounds_and_count,
+    a_retired_jobs_summary_replaces_its_entries,
 );
 
 /// Two stores with their own connections (as two processes would have) race on the same jobs:

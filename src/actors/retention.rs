@@ -1,0 +1,186 @@
+//! The retention actor: once a finished job has been kept for the configured time, it appends
+//! the job's `JobRetired` summary, and the store deletes the job's other entries, its index and
+//! (through the read models' page) its hash in the same step. The cumulative counters keep what
+//! the job added (the summary carries it), so `/stats` totals and a rebuild from the trimmed log
+//! stay what they were; the job itself is gone (`GET /jobs/{id}` answers 404) and its
+//! idempotency key is free again. As BullMQ's `removeOnComplete` and RQ's `result_ttl`, so that
+//! the log, the read models and the service's memory stop growing with every job ever run.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::journal::{JobAppend, JournalError};
+use super::services::Services;
+use crate::events::JobEvent;
+use crate::projections::ReadModel;
+
+/// Most jobs retired in one store call; a sweep that finds more goes on at once.
+const BATCH: usize = 1_000;
+
+/// How long finished jobs are kept, and how often the actor looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Kept this long after they finished.
+    pub keep: Duration,
+    /// Looked for this often.
+    pub every: Duration,
+}
+
+impl RetentionPolicy {
+    /// Keeps finished jobs for `keep`, looking a tenth as often (between 1 s and 1 min).
+    pub fn keeping(keep: Duration) -> RetentionPolicy {
+        let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        RetentionPolicy { keep, every }
+    }
+}
+
+/// The finished jobs of `model` that ended at or before `cutoff`, oldest first, at most `n`, with
+/// the summaries that will replace their histories.
+pub fn due(model: &ReadModel, cutoff: DateTime<Utc>, n: usize) -> Vec<(Uuid, JobEvent)> {
+    let mut due: Vec<_> = model
+        .jobs
+        .values()
+        .filter_map(|view| Some((view.job_id, view.retirement()?)))
+        .filter(|(_, r)| r.finished_at <= cutoff)
+        .collect();
+    due.sort_unstable_by_key(|(id, r)| (r.finished_at, *id));
+    due.truncate(n);
+    due.into_iter()
+        .map(|(id, r)| (id, JobEvent::Retired(r)))
+        .collect()
+}
+
+/// Retires finished jobs once they have been kept long enough.
+pub struct Retention {
+    svc: Services,
+    policy: RetentionPolicy,
+    sweeping: bool,
+}
+
+impl Retention {
+    /// A retention actor over `svc`'s journal.
+    pub fn new(svc: Services, policy: RetentionPolicy) -> Retention {
+        Retention {
+            svc,
+            policy,
+            sweeping: false,
+        }
+    }
+
+    /// Appends the summaries of the jobs due now; looks again at once when it took a full batch.
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        if self.sweeping {
+            return;
+        }
+        let keep = TimeDelta::from_std(self.policy.keep).unwrap_or(TimeDelta::MAX);
+        let now = self.svc.clock.now();
+        let cutoff = now
+            .checked_sub_signed(keep)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let due = due(&self.svc.journal.model(), cutoff, BATCH);
+        if due.is_empty() {
+            return;
+        }
+        self.sweeping = true;
+        let full = due.len() == BATCH;
+        let correlation_id = self.svc.ids.next(now);
+        let appends = due
+            .into_iter()
+            .map(|(job_id, event)| JobAppend {
+                job_id,
+                events: vec![event],
+                correlation_id,
+            })
+            .collect();
+        let journal = self.svc.journal.clone();
+        let appended = async move { journal.append_all(appends).await };
+        ctx.spawn(appended.into_actor(self).map(move |results, act, ctx| {
+            act.sweeping = false;
+            let retired = results.iter().filter(|r| r.is_ok()).count();
+            let failed: Vec<&JournalError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+            if let Some(e) = failed.first() {
+                // Tried again at the next sweep: nothing was deleted for these.
+                tracing::warn!(failed = failed.len(), error = %e, "could not retire some finished jobs");
+            }
+            if retired > 0 {
+                tracing::debug!(retired, "finished jobs retired from the log");
+            }
+            if full && failed.is_empty() {
+                act.sweep(ctx);
+            }
+        }));
+    }
+}
+
+impl Actor for Retention {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.policy.every, |act, ctx| act.sweep(ctx));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::events::sample::history;
+    use crate::events::{EventMeta, JobEvent, RecordedEvent, StreamId};
+
+    fn folded(jobs: u64) -> ReadModel {
+        let start = Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap();
+        let mut model = ReadModel::default();
+        let mut seq = 0;
+        for n in 0..jobs {
+            for (v, event) in history(n).into_iter().enumerate() {
+                seq += 1;
+                let recorded = RecordedEvent {
+                    stream_id: StreamId::new(seq, 0),
+                    meta: EventMeta {
+                        event_id: Uuid::from_u128(u128::from(seq)),
+                        job_id: Uuid::from_u128(u128::from(n) + 1),
+                        job_version: v as u64 + 1,
+                        schema_version: 1,
+                        recorded_at: start + TimeDelta::minutes(seq as i64),
+                        correlation_id: Uuid::nil(),
+                        causation_id: None,
+                    },
+                    event,
+                };
+                model.apply(recorded, &mut Vec::new()).expect("legal");
+            }
+        }
+        model
+    }
+
+    #[test]
+    fn given_finished_jobs_when_some_ended_before_the_cutoff_then_only_those_are_due_oldest_first()
+    {
+        let model = folded(40);
+        let all = due(&model, DateTime::<Utc>::MAX_UTC, usize::MAX);
+        let finished = model
+            .jobs
+            .values()
+            .filter(|v| v.status.is_terminal())
+            .count();
+        assert_eq!(all.len(), finished);
+        assert!(finished > 30, "most sample histories finish");
+        let ends: Vec<DateTime<Utc>> = all
+            .iter()
+            .map(|(_, e)| match e {
+                JobEvent::Retired(r) => r.finished_at,
+                _ => panic!("not a summary"),
+            })
+            .collect();
+        assert!(ends.windows(2).all(|w| w[0] <= w[1]));
+        let cutoff = ends[10];
+        let some = due(&model, cutoff, usize::MAX);
+        assert_eq!(some.len(), ends.iter().filter(|t| **t <= cutoff).count());
+        assert_eq!(due(&model, cutoff, 3).len(), 3);
+        assert!(due(&model, DateTime::<Utc>::MIN_UTC, usize::MAX).is_empty());
+    }
+}

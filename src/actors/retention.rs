@@ -37,19 +37,16 @@ impl RetentionPolicy {
     }
 }
 
-/// The finished jobs of `model` that ended at or before `cutoff`, oldest first, at most `n`, with
-/// the summaries that will replace their histories.
+/// The finished jobs of `model` that ended at or before `cutoff`, in the order they finished, at
+/// most `n`, with the summaries that will replace their histories. Reads only the jobs it
+/// returns (and any already retired ahead of them), not every job held.
 pub fn due(model: &ReadModel, cutoff: DateTime<Utc>, n: usize) -> Vec<(Uuid, JobEvent)> {
-    let mut due: Vec<_> = model
-        .jobs
-        .values()
-        .filter_map(|view| Some((view.job_id, view.retirement()?)))
-        .filter(|(_, r)| r.finished_at <= cutoff)
-        .collect();
-    due.sort_unstable_by_key(|(id, r)| (r.finished_at, *id));
-    due.truncate(n);
-    due.into_iter()
-        .map(|(id, r)| (id, JobEvent::Retired(r)))
+    model
+        .finished
+        .iter()
+        .take_while(|(at, _)| *at <= cutoff)
+        .filter_map(|(_, id)| Some((*id, JobEvent::Retired(model.job(id)?.retirement()?))))
+        .take(n)
         .collect()
 }
 
@@ -182,5 +179,35 @@ mod tests {
         assert_eq!(some.len(), ends.iter().filter(|t| **t <= cutoff).count());
         assert_eq!(due(&model, cutoff, 3).len(), 3);
         assert!(due(&model, DateTime::<Utc>::MIN_UTC, usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn given_the_due_jobs_retired_then_they_leave_the_finished_queue_and_are_due_no_more() {
+        let mut model = folded(40);
+        let before = model.finished.len();
+        let first = due(&model, DateTime::<Utc>::MAX_UTC, 10);
+        for (i, (job_id, event)) in first.iter().enumerate() {
+            let version = model.job(job_id).unwrap().lifecycle.version + 1;
+            let recorded = RecordedEvent {
+                stream_id: StreamId::new(10_000 + i as u64, 0),
+                meta: EventMeta {
+                    event_id: Uuid::from_u128(10_000 + i as u128),
+                    job_id: *job_id,
+                    job_version: version,
+                    schema_version: 1,
+                    recorded_at: DateTime::<Utc>::MAX_UTC,
+                    correlation_id: Uuid::nil(),
+                    causation_id: None,
+                },
+                event: event.clone(),
+            };
+            model.apply(recorded, &mut Vec::new()).expect("legal");
+        }
+        assert_eq!(model.finished.len(), before - 10);
+        let next = due(&model, DateTime::<Utc>::MAX_UTC, usize::MAX);
+        assert!(next
+            .iter()
+            .all(|(id, _)| !first.iter().any(|(f, _)| f == id)));
+        assert_eq!(next.len(), before - 10);
     }
 }

@@ -1,5 +1,8 @@
 //! The pure fold from events to every read model, and the effects each event has on them.
 
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use uuid::Uuid;
@@ -55,6 +58,9 @@ pub struct ReadModel {
     pub checkpoint: StreamId,
     /// Entries applied.
     pub applied: u64,
+    /// Finished jobs still held, in the order they finished (retention takes them from the
+    /// front; an entry whose job is gone is dropped when it reaches the front).
+    pub finished: VecDeque<(DateTime<Utc>, Uuid)>,
 }
 
 fn list_of(pool: Pool) -> QueueName {
@@ -236,6 +242,9 @@ impl ReadModel {
         }
         if view.status != before {
             counters.move_status(Some(before), view.status);
+            if view.status.is_terminal() {
+                self.finished.push_back((at, job_id));
+            }
         }
         if let Some(mode) = view.mode {
             counters.move_mode(mode_before, mode);
@@ -270,6 +279,12 @@ impl ReadModel {
                     );
                 }
             }
+        }
+        while let Some((_, id)) = self.finished.front() {
+            if self.jobs.contains_key(id) {
+                break;
+            }
+            self.finished.pop_front();
         }
         // The key is free again, unless it names another job.
         let key = r.idempotency_key.filter(|k| {

@@ -17,7 +17,9 @@ pub enum AuditError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// No such job.
-    #[error("job {0} not found")]
+    #[error(
+        "job {0} not found (never submitted, or retired once retention.keep_finished_s ran out)"
+    )]
     JobNotFound(Uuid),
     /// Writing the report failed.
     #[error("cannot write the report")]

@@ -60,6 +60,8 @@ struct ReplayReport {
     entries: u64,
     applied: u64,
     jobs: usize,
+    /// Jobs the log holds only a `JobRetired` summary of, or whose summary it reached.
+    retired: u64,
     anomalies: Vec<AnomalyRow>,
     state: Option<StateAt>,
     rebuild: Option<RebuildReport>,
@@ -153,6 +155,7 @@ pub async fn replay(
         entries,
         applied: model.applied,
         jobs: model.jobs.len(),
+        retired: model.counters.retired,
         anomalies: anomalies.iter().map(row).collect(),
         state,
         rebuild,
@@ -205,10 +208,15 @@ fn state_at(model: &ReadModel, t: DateTime<Utc>) -> StateAt {
 fn print_human(r: &ReplayReport, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "replayed {} entries: {} events applied, {} jobs, {} anomalies",
+        "replayed {} entries: {} events applied, {} jobs{}, {} anomalies",
         r.entries,
         r.applied,
         r.jobs,
+        if r.retired > 0 {
+            format!(" and {} retired", r.retired)
+        } else {
+            String::new()
+        },
         r.anomalies.len()
     )?;
     if !r.anomalies.is_empty() {

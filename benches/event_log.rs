@@ -74,6 +74,7 @@ fn requests(events: u64) -> Vec<AppendRequest> {
                 events: vec![h[*v as usize].clone()],
                 correlation_id: *job,
                 causation_id: None,
+                replaces: Vec::new(),
             });
             *v += 1;
             if *v as usize == h.len() {

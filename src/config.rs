@@ -133,13 +133,19 @@ pub struct RetentionSettings {
     /// Seconds a finished job is kept before its history is replaced by a `JobRetired`
     /// summary; 0 keeps every job for ever.
     pub keep_finished_s: f64,
+    /// Retired jobs whose summaries are kept one per job; once twice as many have one, the
+    /// older ones are summed into one entry.
+    pub summaries_kept: usize,
 }
 
 impl RetentionSettings {
     /// The retention actor's policy, or `None` when jobs are kept for ever.
     pub fn policy(&self) -> Option<RetentionPolicy> {
         (self.keep_finished_s > 0.0).then(|| {
-            RetentionPolicy::keeping(Duration::from_secs_f64(self.keep_finished_s.min(1e12)))
+            RetentionPolicy::keeping(
+                Duration::from_secs_f64(self.keep_finished_s.min(1e12)),
+                self.summaries_kept,
+            )
         })
     }
 }

@@ -107,6 +107,7 @@ fn record(log: &carbonq::store::MemoryStore, url: &str) -> Result<u64, Box<dyn s
                 events: vec![e.event],
                 correlation_id: e.meta.correlation_id,
                 causation_id: e.meta.causation_id,
+                replaces: Vec::new(),
             });
             n += 1;
         }

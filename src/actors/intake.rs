@@ -373,6 +373,7 @@ impl Intake {
                     job_id,
                     events: vec![JobEvent::Submitted(submitted)],
                     correlation_id: job_id,
+                    replaces: Vec::new(),
                 })
                 .collect::<Vec<_>>();
             let ids: Vec<Uuid> = appends.iter().map(|a| a.job_id).collect();

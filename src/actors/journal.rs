@@ -10,7 +10,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::events::{IllegalTransition, JobEvent, JobLifecycle, RecordedEvent};
+use crate::events::{IllegalTransition, JobEvent, JobLifecycle, RecordedEvent, StreamId};
 use crate::projections::redis_writer::Page;
 use crate::projections::{Effect, ReadModel};
 use crate::store::{AppendRequest, EventStore, Patience, StoreError};
@@ -47,6 +47,8 @@ pub struct JobAppend {
     pub events: Vec<JobEvent>,
     /// The request or run they belong to.
     pub correlation_id: Uuid,
+    /// Entries they replace (see [`AppendRequest::replaces`]); usually none.
+    pub replaces: Vec<StreamId>,
 }
 
 /// One caller's appends: always committed in the same store call, so together.
@@ -125,6 +127,7 @@ impl Journal {
             job_id,
             events,
             correlation_id,
+            replaces: Vec::new(),
         }];
         first(self.append_all(appends).await)
     }
@@ -202,6 +205,7 @@ impl Journal {
             job_id,
             events,
             correlation_id,
+            replaces: Vec::new(),
         }];
         first(self.append_all_patiently(appends).await)
     }
@@ -395,6 +399,7 @@ fn prepare(
                         events: a.events,
                         correlation_id: a.correlation_id,
                         causation_id: None,
+                        replaces: a.replaces,
                     });
                     prepared.stored.push((caller, slot));
                     slots.push(None);

@@ -14,11 +14,15 @@ use uuid::Uuid;
 
 use super::journal::{JobAppend, JournalError};
 use super::services::Services;
-use crate::events::JobEvent;
-use crate::projections::ReadModel;
+use crate::events::{JobEvent, StreamId};
+use crate::projections::{Contribution, ReadModel};
 
 /// Most jobs retired in one store call; a sweep that finds more goes on at once.
 const BATCH: usize = 1_000;
+
+/// Most summaries summed into one entry (the append script deletes them in one `XDEL`, whose
+/// arguments Lua must unpack onto its stack).
+const MAX_SUMMED: usize = 5_000;
 
 /// How long finished jobs are kept, and how often the actor looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +31,40 @@ pub struct RetentionPolicy {
     pub keep: Duration,
     /// Looked for this often.
     pub every: Duration,
+    /// The newest this many retired jobs keep a summary each; once twice as many have one, the
+    /// older ones are summed into one entry.
+    pub summaries_kept: usize,
 }
 
 impl RetentionPolicy {
-    /// Keeps finished jobs for `keep`, looking a tenth as often (between 1 s and 1 min).
-    pub fn keeping(keep: Duration) -> RetentionPolicy {
+    /// Keeps finished jobs for `keep`, looking a tenth as often (between 1 s and 1 min), and
+    /// the summaries of the newest `summaries_kept` retired jobs.
+    pub fn keeping(keep: Duration, summaries_kept: usize) -> RetentionPolicy {
         let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        RetentionPolicy { keep, every }
+        RetentionPolicy {
+            keep,
+            every,
+            summaries_kept: summaries_kept.max(1),
+        }
     }
+}
+
+/// The entry that sums the oldest summaries of `model` once it holds at least twice `kept`,
+/// leaving the newest `kept` (at most [`MAX_SUMMED`] at once), with the ids it replaces.
+pub fn summing(model: &ReadModel, kept: usize) -> Option<(JobEvent, Vec<StreamId>)> {
+    let held = model.unsummed.len();
+    if held < kept.saturating_mul(2) {
+        return None;
+    }
+    let oldest = model.unsummed.iter().take((held - kept).min(MAX_SUMMED));
+    let mut sum = Contribution::default();
+    let mut ids = Vec::new();
+    for (id, c) in oldest {
+        sum.add(c);
+        ids.push(*id);
+    }
+    let through = *ids.last()?;
+    Some((JobEvent::RetiredSummed(sum.summed(through)), ids))
 }
 
 /// The finished jobs of `model` that ended at or before `cutoff`, in the order they finished, at
@@ -67,7 +97,8 @@ impl Retention {
         }
     }
 
-    /// Appends the summaries of the jobs due now; looks again at once when it took a full batch.
+    /// Appends the summaries of the jobs due now, or else sums old summaries; looks again at
+    /// once when there was more to do than one store call takes.
     fn sweep(&mut self, ctx: &mut Context<Self>) {
         if self.sweeping {
             return;
@@ -77,35 +108,46 @@ impl Retention {
         let cutoff = now
             .checked_sub_signed(keep)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let due = due(&self.svc.journal.model(), cutoff, BATCH);
-        if due.is_empty() {
-            return;
-        }
-        self.sweeping = true;
-        let full = due.len() == BATCH;
         let correlation_id = self.svc.ids.next(now);
-        let appends = due
-            .into_iter()
-            .map(|(job_id, event)| JobAppend {
-                job_id,
-                events: vec![event],
-                correlation_id,
-            })
-            .collect();
+        let (appends, more) = {
+            let model = self.svc.journal.model();
+            let due = due(&model, cutoff, BATCH);
+            if !due.is_empty() {
+                let full = due.len() == BATCH;
+                let appends = due
+                    .into_iter()
+                    .map(|(job_id, event)| JobAppend {
+                        job_id,
+                        events: vec![event],
+                        correlation_id,
+                        replaces: Vec::new(),
+                    })
+                    .collect();
+                (appends, full)
+            } else if let Some((event, replaces)) = summing(&model, self.policy.summaries_kept) {
+                let append = JobAppend {
+                    // The summed entry belongs to no job.
+                    job_id: Uuid::nil(),
+                    events: vec![event],
+                    correlation_id,
+                    replaces,
+                };
+                (vec![append], true)
+            } else {
+                return;
+            }
+        };
+        self.sweeping = true;
         let journal = self.svc.journal.clone();
         let appended = async move { journal.append_all(appends).await };
         ctx.spawn(appended.into_actor(self).map(move |results, act, ctx| {
             act.sweeping = false;
-            let retired = results.iter().filter(|r| r.is_ok()).count();
-            let failed: Vec<&JournalError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+            let failed: Vec<&JournalError> =
+                results.iter().filter_map(|r| r.as_ref().err()).collect();
             if let Some(e) = failed.first() {
                 // Tried again at the next sweep: nothing was deleted for these.
                 tracing::warn!(failed = failed.len(), error = %e, "could not retire some finished jobs");
-            }
-            if retired > 0 {
-                tracing::debug!(retired, "finished jobs retired from the log");
-            }
-            if full && failed.is_empty() {
+            } else if more {
                 act.sweep(ctx);
             }
         }));
@@ -179,6 +221,35 @@ mod tests {
         assert_eq!(some.len(), ends.iter().filter(|t| **t <= cutoff).count());
         assert_eq!(due(&model, cutoff, 3).len(), 3);
         assert!(due(&model, DateTime::<Utc>::MIN_UTC, usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn old_summaries_are_summed_once_twice_as_many_as_are_kept_have_gathered() {
+        let mut model = ReadModel::default();
+        let summary = |n: u64| {
+            let mut c = Contribution {
+                jobs: 1,
+                completed: n % 2,
+                ..Contribution::default()
+            };
+            c.energy_kwh.add(0.1 * n as f64);
+            (StreamId::new(n, 0), c)
+        };
+        model.unsummed.extend((1..=7).map(summary));
+        assert!(summing(&model, 4).is_none(), "7 < 2 × 4");
+        model.unsummed.push_back(summary(8));
+        let (event, ids) = summing(&model, 4).expect("8 ≥ 2 × 4");
+        assert_eq!(
+            ids,
+            (1..=4).map(|n| StreamId::new(n, 0)).collect::<Vec<_>>()
+        );
+        let JobEvent::RetiredSummed(s) = event else {
+            panic!("not a sum")
+        };
+        assert_eq!((s.jobs, s.completed, s.through.as_str()), (4, 2, "4-0"));
+        assert_eq!(s.energy_nkwh, 1_000_000_000, "0.1 + 0.2 + 0.3 + 0.4 kWh");
+        model.unsummed.extend((9..=20_000).map(summary));
+        assert_eq!(summing(&model, 4).unwrap().1.len(), MAX_SUMMED);
     }
 
     #[test]

@@ -183,6 +183,7 @@ impl RunLoop {
                 job_id,
                 events,
                 correlation_id: job_id,
+                replaces: Vec::new(),
             })
             .collect();
         let mut results = self.record(appends).await.into_iter();

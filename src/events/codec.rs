@@ -82,6 +82,7 @@ pub fn encode(event: &JobEvent) -> Result<EncodedEvent, CodecError> {
         JobEvent::Cancelled(e) => named(name, e),
         JobEvent::DeadLettered(e) => named(name, e),
         JobEvent::Retired(e) => named(name, e),
+        JobEvent::RetiredSummed(e) => named(name, e),
     }
 }
 
@@ -108,6 +109,7 @@ pub fn decode(type_name: &str, version: u16, data: &[u8]) -> Result<JobEvent, Co
         ("JobCancelled", 1) => JobEvent::Cancelled(de(type_name, version, data)?),
         ("JobDeadLettered", 1) => JobEvent::DeadLettered(de(type_name, version, data)?),
         ("JobRetired", 1) => JobEvent::Retired(de(type_name, version, data)?),
+        ("RetiredJobsSummed", 1) => JobEvent::RetiredSummed(de(type_name, version, data)?),
         _ => {
             return Err(CodecError::Unknown {
                 type_name: type_name.to_owned(),

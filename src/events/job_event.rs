@@ -271,6 +271,29 @@ pub struct JobRetired {
     pub idempotency_key: Option<String>,
 }
 
+/// The summaries (`JobRetired`) of many retired jobs were summed into this one entry, which
+/// replaces them in the log in the same atomic step. It belongs to no job (its job id is nil).
+/// The sums are in billionths, as the counters keep them, so they add up exactly.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RetiredJobsSummed {
+    /// The last summary summed: it and every summary before it in the log are replaced.
+    pub through: String,
+    /// Jobs summed.
+    pub jobs: u64,
+    /// Of them, completed.
+    pub completed: u64,
+    /// Their completed run time, ms.
+    pub duration_ms_sum: u64,
+    /// Their failed attempts.
+    pub failed_attempts: u64,
+    /// Their energy, billionths of a kWh.
+    pub energy_nkwh: u64,
+    /// Their emissions, billionths of a kg.
+    pub emissions_nkg: u64,
+    /// Their baseline emissions, billionths of a kg.
+    pub baseline_emissions_nkg: u64,
+}
+
 /// Every state transition of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum JobEvent {
@@ -294,6 +317,8 @@ pub enum JobEvent {
     DeadLettered(JobDeadLettered),
     /// See [`JobRetired`].
     Retired(JobRetired),
+    /// See [`RetiredJobsSummed`].
+    RetiredSummed(RetiredJobsSummed),
 }
 
 impl JobEvent {
@@ -310,6 +335,7 @@ impl JobEvent {
             JobEvent::Cancelled(_) => "JobCancelled",
             JobEvent::DeadLettered(_) => "JobDeadLettered",
             JobEvent::Retired(_) => "JobRetired",
+            JobEvent::RetiredSummed(_) => "RetiredJobsSummed",
         }
     }
 }
@@ -361,6 +387,10 @@ impl JobEvent {
                 "retired ({}, finished {}); its earlier entries were deleted",
                 r.ending.as_str(),
                 crate::clock::format_time(r.finished_at)
+            ),
+            JobEvent::RetiredSummed(r) => format!(
+                "the summaries of {} retired jobs, through {}, summed into this one",
+                r.jobs, r.through
             ),
         }
     }

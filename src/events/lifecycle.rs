@@ -133,6 +133,8 @@ impl JobLifecycle {
             (Running(_), JobEvent::Failed(_)) => Failing,
             (Failing, JobEvent::DeadLettered(_)) => DeadLettered,
             (New | Done | Cancelled | DeadLettered, JobEvent::Retired(_)) => Retired,
+            // Belongs to no job: the nil job id stays new, and takes any number of these.
+            (New, JobEvent::RetiredSummed(_)) => New,
             _ => return Err(illegal(String::new())),
         };
         Ok(JobLifecycle {
@@ -216,6 +218,7 @@ mod tests {
             ("cancelled", find("JobCancelled")),
             ("dead_lettered", find("JobDeadLettered")),
             ("retired", find("JobRetired")),
+            ("retired_summed", find("RetiredJobsSummed")),
         ]
     }
 
@@ -251,6 +254,7 @@ mod tests {
             (Running(Pool::Eco), "failed_final", Failing),
             (Failing, "dead_lettered", DeadLettered),
             (New, "retired", Retired),
+            (New, "retired_summed", New),
             (Done, "retired", Retired),
             (Cancelled, "retired", Retired),
             (DeadLettered, "retired", Retired),
@@ -282,7 +286,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 12 * 12);
+        assert_eq!(checked, 12 * 13);
     }
 
     #[test]

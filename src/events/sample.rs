@@ -91,6 +91,16 @@ pub fn one_of_each() -> Vec<JobEvent> {
             baseline_emissions_kg: 0.21735,
             idempotency_key: Some("nightly-42".into()),
         }),
+        JobEvent::RetiredSummed(RetiredJobsSummed {
+            through: "1678888860000-3".into(),
+            jobs: 1_000,
+            completed: 990,
+            duration_ms_sum: 3_564_000_000,
+            failed_attempts: 12,
+            energy_nkwh: 693_000_000_000,
+            emissions_nkg: 121_275_000_000,
+            baseline_emissions_nkg: 215_176_500_000,
+        }),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! The counters behind `/stats`, kept by the fold so that stats never scan.
 
 use super::job_view::{Mode, Status};
+use crate::events::{Ending, JobRetired, RetiredJobsSummed, StreamId};
 
 /// A sum of non-negative quantities kept in whole billionths, so that it comes out the same in
 /// any order: the fold of a trimmed log adds retired jobs' figures in another order than the
@@ -20,6 +21,104 @@ impl ExactSum {
     /// The sum.
     pub fn value(self) -> f64 {
         self.0 as f64 / Self::SCALE
+    }
+
+    /// A sum of this many billionths.
+    pub fn from_billionths(n: u64) -> ExactSum {
+        ExactSum(n)
+    }
+
+    /// The sum in billionths.
+    pub fn billionths(self) -> u64 {
+        self.0
+    }
+}
+
+/// What retired jobs added to the totals, in the counters' own units, so that contributions add
+/// and subtract exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Contribution {
+    /// Jobs.
+    pub jobs: u64,
+    /// Of them, completed.
+    pub completed: u64,
+    /// Their completed run time, ms.
+    pub duration_ms_sum: u64,
+    /// Their failed attempts.
+    pub failed_attempts: u64,
+    /// Their energy, kWh.
+    pub energy_kwh: ExactSum,
+    /// Their emissions, kg.
+    pub emissions_kg: ExactSum,
+    /// Their baseline emissions, kg.
+    pub baseline_emissions_kg: ExactSum,
+}
+
+impl Contribution {
+    /// One retired job's, from its summary.
+    pub fn of(r: &JobRetired) -> Contribution {
+        let mut c = Contribution {
+            jobs: 1,
+            failed_attempts: u64::from(r.failed_attempts),
+            ..Contribution::default()
+        };
+        if r.ending == Ending::Done {
+            c.completed = 1;
+            c.duration_ms_sum = r.duration_ms;
+            c.energy_kwh.add(r.energy_kwh);
+            c.emissions_kg.add(r.emissions_kg);
+            c.baseline_emissions_kg.add(r.baseline_emissions_kg);
+        }
+        c
+    }
+
+    /// Many retired jobs', from the entry that summed their summaries.
+    pub fn of_summed(s: &RetiredJobsSummed) -> Contribution {
+        Contribution {
+            jobs: s.jobs,
+            completed: s.completed,
+            duration_ms_sum: s.duration_ms_sum,
+            failed_attempts: s.failed_attempts,
+            energy_kwh: ExactSum::from_billionths(s.energy_nkwh),
+            emissions_kg: ExactSum::from_billionths(s.emissions_nkg),
+            baseline_emissions_kg: ExactSum::from_billionths(s.baseline_emissions_nkg),
+        }
+    }
+
+    /// The entry that sums these, replacing every summary through `through`.
+    pub fn summed(&self, through: StreamId) -> RetiredJobsSummed {
+        RetiredJobsSummed {
+            through: through.to_string(),
+            jobs: self.jobs,
+            completed: self.completed,
+            duration_ms_sum: self.duration_ms_sum,
+            failed_attempts: self.failed_attempts,
+            energy_nkwh: self.energy_kwh.billionths(),
+            emissions_nkg: self.emissions_kg.billionths(),
+            baseline_emissions_nkg: self.baseline_emissions_kg.billionths(),
+        }
+    }
+
+    /// Both together.
+    pub fn add(&mut self, other: &Contribution) {
+        self.apply(other, u64::saturating_add);
+    }
+
+    /// What is left of `self` without `other` (which it includes).
+    pub fn without(mut self, other: &Contribution) -> Contribution {
+        self.apply(other, u64::saturating_sub);
+        self
+    }
+
+    fn apply(&mut self, other: &Contribution, op: fn(u64, u64) -> u64) {
+        let sum = |a: ExactSum, b: ExactSum| ExactSum(op(a.0, b.0));
+        self.jobs = op(self.jobs, other.jobs);
+        self.completed = op(self.completed, other.completed);
+        self.duration_ms_sum = op(self.duration_ms_sum, other.duration_ms_sum);
+        self.failed_attempts = op(self.failed_attempts, other.failed_attempts);
+        self.energy_kwh = sum(self.energy_kwh, other.energy_kwh);
+        self.emissions_kg = sum(self.emissions_kg, other.emissions_kg);
+        self.baseline_emissions_kg = sum(self.baseline_emissions_kg, other.baseline_emissions_kg);
     }
 }
 
@@ -65,6 +164,18 @@ impl Counters {
     pub(crate) fn drop_mode(&mut self, from: Mode) {
         let n = &mut self.by_mode[from as usize];
         *n = n.saturating_sub(1);
+    }
+
+    /// Books jobs that the log holds only as summaries: everything their events added.
+    pub(crate) fn add_retired(&mut self, c: &Contribution) {
+        self.total_jobs += c.jobs;
+        self.retired += c.jobs;
+        self.completed += c.completed;
+        self.duration_ms_sum += c.duration_ms_sum;
+        self.failed_attempts += c.failed_attempts;
+        self.energy_kwh.0 += c.energy_kwh.0;
+        self.emissions_kg.0 += c.emissions_kg.0;
+        self.baseline_emissions_kg.0 += c.baseline_emissions_kg.0;
     }
 
     /// Books a completion: its run time, energy and emissions.

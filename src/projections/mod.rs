@@ -11,7 +11,7 @@ pub mod read_model;
 pub mod redis_writer;
 pub mod runner;
 
-pub use counters::Counters;
+pub use counters::{Contribution, Counters};
 pub use job_view::{FieldGroups, JobFields, JobView, Mode, Status};
 pub use queue_contents::{DeferredSet, FifoQueue, QueueContents};
 pub use read_model::{error_chain, Anomaly, Effect, ReadModel};

@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 
 use uuid::Uuid;
 
-use super::counters::Counters;
+use super::counters::{Contribution, Counters};
 use super::job_view::{FieldGroups, JobView, Mode, Status};
 use super::queue_contents::QueueContents;
 use crate::events::*;
@@ -58,6 +58,9 @@ pub struct ReadModel {
     pub checkpoint: StreamId,
     /// Entries applied.
     pub applied: u64,
+    /// The `JobRetired` summaries in the log, in log order, with what each job added: the
+    /// retention actor sums the oldest into one `RetiredJobsSummed`.
+    pub unsummed: VecDeque<(StreamId, Contribution)>,
     /// Finished jobs still held, in the order they finished (retention takes them from the
     /// front; an entry whose job is gone is dropped when it reaches the front).
     pub finished: VecDeque<(DateTime<Utc>, Uuid)>,
@@ -136,9 +139,13 @@ impl ReadModel {
             effects.push(Effect::Job(job_id, FieldGroups::ALL));
             return Ok(());
         }
-        if let JobEvent::Retired(r) = event {
-            self.retire(job_id, r, effects);
-            return Ok(());
+        match event {
+            JobEvent::Retired(r) => {
+                self.retire(stream_id, job_id, r, effects);
+                return Ok(());
+            }
+            JobEvent::RetiredSummed(s) => return self.sum_retired(&s).map_err(anomaly),
+            _ => {}
         }
         let Some(view) = view.take() else {
             return Err(anomaly("event for a job never submitted".into()));
@@ -160,9 +167,10 @@ impl ReadModel {
         };
         let changed = FieldGroups::STATE
             | match &event {
-                JobEvent::Submitted(_) | JobEvent::Released(_) | JobEvent::Retired(_) => {
-                    FieldGroups::default()
-                }
+                JobEvent::Submitted(_)
+                | JobEvent::Released(_)
+                | JobEvent::Retired(_)
+                | JobEvent::RetiredSummed(_) => FieldGroups::default(),
                 JobEvent::Scheduled(_) | JobEvent::Deferred(_) => FieldGroups::DECISION,
                 JobEvent::Started(_) => FieldGroups::RUN,
                 JobEvent::Completed(_)
@@ -172,7 +180,7 @@ impl ReadModel {
             };
         match event {
             // Folded above.
-            JobEvent::Submitted(_) | JobEvent::Retired(_) => {}
+            JobEvent::Submitted(_) | JobEvent::Retired(_) | JobEvent::RetiredSummed(_) => {}
             JobEvent::Scheduled(s) => {
                 remove(QueueName::Pending, effects);
                 view.status = Status::Scheduled;
@@ -257,29 +265,26 @@ impl ReadModel {
     /// per-mode counts (the totals keep what its events added); with none (the log held only
     /// this summary of it), the totals take what the summary says its events added. Either way
     /// the totals come out as a fold of its whole history would leave them.
-    fn retire(&mut self, job_id: Uuid, r: JobRetired, effects: &mut Vec<Effect>) {
+    fn retire(
+        &mut self,
+        stream_id: StreamId,
+        job_id: Uuid,
+        r: JobRetired,
+        effects: &mut Vec<Effect>,
+    ) {
         let counters = &mut self.counters;
-        counters.retired += 1;
+        let added = Contribution::of(&r);
         match self.jobs.remove(&job_id) {
             Some(view) => {
+                counters.retired += 1;
                 counters.drop_status(view.status);
                 if let Some(mode) = view.mode {
                     counters.drop_mode(mode);
                 }
             }
-            None => {
-                counters.total_jobs += 1;
-                counters.failed_attempts += u64::from(r.failed_attempts);
-                if r.ending == Ending::Done {
-                    counters.complete(
-                        r.duration_ms,
-                        r.energy_kwh,
-                        r.emissions_kg,
-                        r.baseline_emissions_kg,
-                    );
-                }
-            }
+            None => counters.add_retired(&added),
         }
+        self.unsummed.push_back((stream_id, added));
         while let Some((_, id)) = self.finished.front() {
             if self.jobs.contains_key(id) {
                 break;
@@ -295,6 +300,27 @@ impl ReadModel {
             true
         });
         effects.push(Effect::Forget(job_id, key));
+    }
+
+    /// Folds the entry that replaced the summaries through `s.through`: the totals take what
+    /// it sums less the summaries this fold has met (all of them in the log it was appended
+    /// to, none in a log it trimmed, some if the log was read while it was trimmed).
+    fn sum_retired(&mut self, s: &RetiredJobsSummed) -> Result<(), String> {
+        let through: StreamId = s
+            .through
+            .parse()
+            .map_err(|_| format!("bad `through` stream id {:?}", s.through))?;
+        let mut met = Contribution::default();
+        while let Some((id, c)) = self.unsummed.front() {
+            if *id > through {
+                break;
+            }
+            met.add(c);
+            self.unsummed.pop_front();
+        }
+        self.counters
+            .add_retired(&Contribution::of_summed(s).without(&met));
+        Ok(())
     }
 
     /// A job's view.
@@ -374,6 +400,22 @@ mod tests {
         out
     }
 
+    /// What the store keeps of `whole`: of a retired job, its summary alone.
+    fn trim(whole: &[RecordedEvent]) -> Vec<RecordedEvent> {
+        let retired: Vec<Uuid> = whole
+            .iter()
+            .filter(|e| matches!(e.event, JobEvent::Retired(_)))
+            .map(|e| e.meta.job_id)
+            .collect();
+        whole
+            .iter()
+            .filter(|e| {
+                !retired.contains(&e.meta.job_id) || matches!(e.event, JobEvent::Retired(_))
+            })
+            .cloned()
+            .collect()
+    }
+
     fn fold(entries: impl IntoIterator<Item = RecordedEvent>) -> (ReadModel, Vec<Effect>) {
         let mut model = ReadModel::default();
         let mut effects = Vec::new();
@@ -386,20 +428,13 @@ mod tests {
     #[test]
     fn a_log_trimmed_by_retention_folds_to_the_same_models_as_the_whole_log() {
         let whole = log(200);
-        // What the store keeps: a retired job's summary alone.
         let retired: Vec<Uuid> = whole
             .iter()
             .filter(|e| matches!(e.event, JobEvent::Retired(_)))
             .map(|e| e.meta.job_id)
             .collect();
         assert!(retired.len() > 50);
-        let trimmed: Vec<RecordedEvent> = whole
-            .iter()
-            .filter(|e| {
-                !retired.contains(&e.meta.job_id) || matches!(e.event, JobEvent::Retired(_))
-            })
-            .cloned()
-            .collect();
+        let trimmed = trim(&whole);
         assert!(trimmed.len() < whole.len() / 2 + whole.len() / 4);
         let (a, _) = fold(whole);
         let (b, effects) = fold(trimmed);
@@ -417,6 +452,60 @@ mod tests {
             .filter(|e| matches!(e, Effect::Forget(..)))
             .count();
         assert_eq!(forgotten, retired.len());
+    }
+
+    /// The entry that sums the first `n` summaries of `entries`, placed after them all.
+    fn summed(entries: &[RecordedEvent], n: usize) -> (RecordedEvent, Vec<StreamId>) {
+        let mut sum = Contribution::default();
+        let mut ids = Vec::new();
+        for e in entries
+            .iter()
+            .filter(|e| matches!(e.event, JobEvent::Retired(_)))
+        {
+            if let JobEvent::Retired(r) = &e.event {
+                if ids.len() < n {
+                    sum.add(&Contribution::of(r));
+                    ids.push(e.stream_id);
+                }
+            }
+        }
+        let last = entries.last().expect("entries");
+        let entry = RecordedEvent {
+            stream_id: last.stream_id.successor(),
+            meta: EventMeta {
+                job_id: Uuid::nil(),
+                job_version: 1,
+                ..last.meta.clone()
+            },
+            event: JobEvent::RetiredSummed(sum.summed(*ids.last().expect("summaries"))),
+        };
+        (entry, ids)
+    }
+
+    #[test]
+    fn a_log_whose_summaries_were_summed_folds_to_the_same_totals_however_much_of_them_it_met() {
+        let mut whole = log(200);
+        let (entry, replaced) = summed(&whole, 40);
+        whole.push(entry);
+        let (a, _) = fold(whole.clone());
+        assert_eq!(a.unsummed.len(), 67 - 40, "200 jobs, every third retired");
+        // The log as the store leaves it (retired jobs' histories gone), and as a reader that
+        // met some of the summaries before they were deleted sees it.
+        let trimmed = trim(&whole);
+        for met in [0, 1, 25, 39] {
+            let read: Vec<RecordedEvent> = trimmed
+                .iter()
+                .filter(|e| !replaced[met..].contains(&e.stream_id))
+                .cloned()
+                .collect();
+            assert_eq!(read.len(), trimmed.len() - (40 - met));
+            let (b, _) = fold(read);
+            assert_eq!(a.counters, b.counters, "met {met} of the summed summaries");
+            assert_eq!(a.jobs, b.jobs);
+            assert_eq!(a.unsummed, b.unsummed);
+        }
+        let (plain, _) = fold(log(200));
+        assert_eq!(plain.counters, a.counters, "summing changes no total");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 -- check and the index are one key and one write.
 -- KEYS[1] = stream, KEYS[2] = the writer lease. ARGV[1] = the caller's lease value ('' when
 -- not fenced), ARGV[2] = its time to live (ms), ARGV[3] = number of requests, then per request:
---   job id, expected version, event count, then 7 values per event:
---   type, v, eid, at, corr, cause, data
--- A request whose last event is a `JobRetired` deletes the job's other entries and its index.
+--   job id, expected version, event count, replaced count, then 7 values per event:
+--   type, v, eid, at, corr, cause, data; then the stream ids of the entries it replaces
+-- A request whose last event is a `JobRetired` deletes the job's other entries and its index; one
+-- that names replaced entries deletes those. Neither leaves its job an index.
 -- Returns one reply per request: {1, id, id, ...} when appended, {0, actual} on conflict; an
 -- error `FENCED held by <value>` and nothing appended when another process holds the lease.
 local stream = KEYS[1]
@@ -25,8 +26,10 @@ local out = {}
 local i = 4
 for r = 1, n do
   local job, expected, count = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local base = i + 3
-  i = base + count * 7
+  local replaced = tonumber(ARGV[i + 3])
+  local base = i + 4
+  local replaced_at = base + count * 7
+  i = replaced_at + replaced
   local index = index_prefix .. job
   local current = redis.call('LLEN', index)
   if current ~= expected then
@@ -47,6 +50,9 @@ for r = 1, n do
       for e = 2, count do old[#old + 1] = reply[e] end
       if #old > 0 then redis.call('XDEL', stream, unpack(old)) end
       redis.call('DEL', index)
+    elseif replaced > 0 then
+      -- The entries named (summaries summed into the one just appended) go in this step too.
+      redis.call('XDEL', stream, unpack(ARGV, replaced_at, replaced_at + replaced - 1))
     else
       redis.call('RPUSH', index, unpack(reply, 2))
     end

@@ -96,6 +96,11 @@ impl MemoryStore {
                     log.entries.remove(&id);
                 }
                 log.versions.remove(&request.job_id);
+            } else if !request.replaces.is_empty() {
+                for id in &request.replaces {
+                    log.entries.remove(id);
+                }
+                log.by_job.remove(&request.job_id);
             } else {
                 log.versions
                     .insert(request.job_id, actual + recorded.len() as u64);

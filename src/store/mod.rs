@@ -38,6 +38,10 @@ pub struct AppendRequest {
     pub correlation_id: Uuid,
     /// What caused them.
     pub causation_id: Option<Uuid>,
+    /// Entries these events replace: deleted in the same atomic step (a `RetiredJobsSummed`
+    /// replaces the summaries it sums). A request that replaces entries, or ends with a
+    /// `JobRetired` (which replaces its job's other entries), leaves its job no index.
+    pub replaces: Vec<StreamId>,
 }
 
 /// A failed store operation.

@@ -147,7 +147,8 @@ impl RedisStore {
             invocation
                 .arg(request.job_id.to_string())
                 .arg(request.expected_version)
-                .arg(request.events.len());
+                .arg(request.events.len())
+                .arg(request.replaces.len());
             let cause = request
                 .causation_id
                 .map(|c| c.to_string())
@@ -173,6 +174,9 @@ impl RedisStore {
                     correlation_id: request.correlation_id,
                     causation_id: request.causation_id,
                 });
+            }
+            for id in &request.replaces {
+                invocation.arg(id.to_string());
             }
             metas.push(request_metas);
         }

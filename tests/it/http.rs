@@ -582,6 +582,7 @@ async fn a_batch_stores_nothing_when_a_submission_it_waits_on_fails() {
             events: one_of_each().into_iter().take(1).collect(),
             correlation_id: taken,
             causation_id: None,
+            replaces: Vec::new(),
         })
         .await
         .expect("written behind the journal's back");

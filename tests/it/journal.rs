@@ -125,6 +125,7 @@ async fn behind_the_back(store: &EventStore, n: u64, event: JobEvent) {
         events: vec![event],
         correlation_id: job(n),
         causation_id: None,
+        replaces: Vec::new(),
     };
     store.append(request).await.expect("stored");
 }

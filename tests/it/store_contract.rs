@@ -16,6 +16,7 @@ fn request(n: u64, expected: u64, events: Vec<JobEvent>) -> AppendRequest {
         events,
         correlation_id: job(1000 + n),
         causation_id: Some(job(2000 + n)),
+        replaces: Vec::new(),
     }
 }
 
@@ -188,6 +189,37 @@ async fn a_retired_jobs_summary_replaces_its_entries(store: &EventStore) {
     assert_eq!(after.len(), 3);
 }
 
+/// An append that names entries it replaces deletes them in the same step, and leaves its job
+/// (the nil job of a `RetiredJobsSummed`) no index and no version.
+async fn an_append_deletes_the_entries_it_replaces(store: &EventStore) {
+    let a = store.append(request(1, 0, first(1))).await.unwrap();
+    let b = store.append(request(2, 0, first(1))).await.unwrap();
+    let c = store.append(request(3, 0, first(1))).await.unwrap();
+    let sum = one_of_each()
+        .into_iter()
+        .find(|e| e.type_name() == "RetiredJobsSummed")
+        .unwrap();
+    let mut summing = request(0, 0, vec![sum.clone()]);
+    summing.job_id = uuid::Uuid::nil();
+    summing.replaces = vec![a[0].stream_id, c[0].stream_id];
+    store.append(summing).await.unwrap();
+    let read: Vec<_> = store
+        .read_range(Bound::Open, Bound::Open, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(read.len(), 2);
+    assert_eq!(read[0], b[0].stream_id);
+    assert_eq!(store.job_version(uuid::Uuid::nil()).await.unwrap(), 0);
+    assert!(store
+        .job_history(uuid::Uuid::nil())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -220,6 +252,7 @@ contract!(
     a_jobs_history_holds_only_its_own_events_in_order,
     range_reads_respect_their_bounds_and_count,
     a_retired_jobs_summary_replaces_its_entries,
+    an_append_deletes_the_entries_it_replaces,
 );
 
 /// Two stores with their own connections (as two processes would have) race on the same jobs:

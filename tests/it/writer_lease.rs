@@ -63,6 +63,7 @@ fn submission(n: u64) -> AppendRequest {
         events: history(n).into_iter().take(1).collect(),
         correlation_id: job(n),
         causation_id: None,
+        replaces: Vec::new(),
     }
 }
 

@@ -90,6 +90,7 @@ pub async fn append_sample_log(store: &EventStore, jobs: u64) -> u64 {
                     events: vec![e.clone()],
                     correlation_id: job(n as u64),
                     causation_id: None,
+                    replaces: Vec::new(),
                 })
             })
             .collect();

@@ -1,10 +1,13 @@
 //! The retention actor: once a finished job has been kept for the configured time, it appends
-//! the job's `JobRetired` summary, and the store deletes the job's other entries, its index and
-//! (through the read models' page) its hash in the same step. The cumulative counters keep what
-//! the job added (the summary carries it), so `/stats` totals and a rebuild from the trimmed log
-//! stay what they were; the job itself is gone (`GET /jobs/{id}` answers 404) and its
-//! idempotency key is free again. As BullMQ's `removeOnComplete` and RQ's `result_ttl`, so that
-//! the log, the read models and the service's memory stop growing with every job ever run.
+//! the job's `JobRetired` summary; the store deletes the job's other entries and its index in
+//! the step that appends it, and the projection page then deletes its hash, index member and
+//! idempotency entry. The cumulative counters keep what the job added (the summary carries it),
+//! so `/stats` totals and a rebuild from the trimmed log stay what they were; the job itself is
+//! gone (`GET /jobs/{id}` answers 404) and its idempotency key is free again. Once twice
+//! `summaries_kept` summaries have gathered, all but the newest are summed into one
+//! `RetiredJobsSummed` entry that replaces them the same way. As BullMQ's `removeOnComplete` and
+//! RQ's `result_ttl`, so that the log, the read models and the service's memory stop growing
+//! with every job ever run.
 
 use std::time::Duration;
 

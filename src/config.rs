@@ -131,8 +131,11 @@ pub struct GridSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RetentionSettings {
     /// Seconds a finished job is kept before its history is replaced by a `JobRetired`
-    /// summary; 0 keeps every job for ever.
+    /// summary; 0: no time limit.
     pub keep_finished_s: f64,
+    /// Most finished jobs kept (the newest); 0: no count limit. With both 0, every job is kept
+    /// for ever.
+    pub keep_finished_max: usize,
     /// Retired jobs whose summaries are kept one per job; once twice as many have one, the
     /// older ones are summed into one entry.
     pub summaries_kept: usize,
@@ -141,11 +144,13 @@ pub struct RetentionSettings {
 impl RetentionSettings {
     /// The retention actor's policy, or `None` when jobs are kept for ever.
     pub fn policy(&self) -> Option<RetentionPolicy> {
-        (self.keep_finished_s > 0.0).then(|| {
-            RetentionPolicy::keeping(
-                Duration::from_secs_f64(self.keep_finished_s.min(1e12)),
-                self.summaries_kept,
-            )
+        let keep_for = (self.keep_finished_s > 0.0)
+            .then(|| Duration::from_secs_f64(self.keep_finished_s.min(1e12)));
+        let keep_at_most = (self.keep_finished_max > 0).then_some(self.keep_finished_max);
+        (keep_for.is_some() || keep_at_most.is_some()).then_some(RetentionPolicy {
+            keep_for,
+            keep_at_most,
+            summaries_kept: self.summaries_kept.max(1),
         })
     }
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::journal::{JobAppend, JournalError};
 use super::services::Services;
 use crate::events::{JobEvent, StreamId};
-use crate::projections::{Contribution, ReadModel};
+use crate::projections::{Contribution, ReadModel, Status};
 
 /// Most jobs retired in one store call; a sweep that finds more goes on at once.
 const BATCH: usize = 1_000;
@@ -27,29 +27,19 @@ const BATCH: usize = 1_000;
 /// arguments Lua must unpack onto its stack).
 const MAX_SUMMED: usize = 5_000;
 
-/// How long finished jobs are kept, and how often the actor looks.
+/// How often the actor looks: a look that finds nothing due reads one entry of the model.
+const EVERY: Duration = Duration::from_secs(1);
+
+/// How long, and how many, finished jobs are kept, and how many summaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionPolicy {
-    /// Kept this long after they finished.
-    pub keep: Duration,
-    /// Looked for this often.
-    pub every: Duration,
+    /// Kept at most this long after they finished (`None`: no time limit).
+    pub keep_for: Option<Duration>,
+    /// At most this many finished jobs kept, the newest (`None`: no count limit).
+    pub keep_at_most: Option<usize>,
     /// The newest this many retired jobs keep a summary each; once twice as many have one, the
     /// older ones are summed into one entry.
     pub summaries_kept: usize,
-}
-
-impl RetentionPolicy {
-    /// Keeps finished jobs for `keep`, looking a tenth as often (between 1 s and 1 min), and
-    /// the summaries of the newest `summaries_kept` retired jobs.
-    pub fn keeping(keep: Duration, summaries_kept: usize) -> RetentionPolicy {
-        let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        RetentionPolicy {
-            keep,
-            every,
-            summaries_kept: summaries_kept.max(1),
-        }
-    }
 }
 
 /// The entry that sums the oldest summaries of `model` once it holds at least twice `kept`,
@@ -70,17 +60,38 @@ pub fn summing(model: &ReadModel, kept: usize) -> Option<(JobEvent, Vec<StreamId
     Some((JobEvent::RetiredSummed(sum.summed(through)), ids))
 }
 
-/// The finished jobs of `model` that ended at or before `cutoff`, in the order they finished, at
-/// most `n`, with the summaries that will replace their histories. Reads only the jobs it
-/// returns (and any already retired ahead of them), not every job held.
-pub fn due(model: &ReadModel, cutoff: DateTime<Utc>, n: usize) -> Vec<(Uuid, JobEvent)> {
-    model
-        .finished
-        .iter()
-        .take_while(|(at, _)| *at <= cutoff)
-        .filter_map(|(_, id)| Some((*id, JobEvent::Retired(model.job(id)?.retirement()?))))
-        .take(n)
-        .collect()
+/// The finished jobs of `model` that are due to retire, in the order they finished, at most `n`,
+/// with the summaries that will replace their histories: those that ended at or before
+/// `cutoff`, and the oldest beyond the newest `keep_at_most`. Reads only the jobs it returns
+/// (and any already retired among them), not every job held.
+pub fn due(
+    model: &ReadModel,
+    cutoff: Option<DateTime<Utc>>,
+    keep_at_most: Option<usize>,
+    n: usize,
+) -> Vec<(Uuid, JobEvent)> {
+    let c = &model.counters;
+    let held = [Status::Done, Status::Cancelled, Status::DeadLetter]
+        .into_iter()
+        .map(|s| c.status(s))
+        .sum::<u64>();
+    let held = usize::try_from(held).unwrap_or(usize::MAX);
+    let mut over = keep_at_most.map_or(0, |most| held.saturating_sub(most));
+    let mut due = Vec::new();
+    for (at, id) in &model.finished {
+        let Some(summary) = model.job(id).and_then(|view| view.retirement()) else {
+            continue; // retired already
+        };
+        if over == 0 && cutoff.is_none_or(|cutoff| *at > cutoff) {
+            break;
+        }
+        over = over.saturating_sub(1);
+        due.push((*id, JobEvent::Retired(summary)));
+        if due.len() == n {
+            break;
+        }
+    }
+    due
 }
 
 /// Retires finished jobs once they have been kept long enough.
@@ -106,15 +117,16 @@ impl Retention {
         if self.sweeping {
             return;
         }
-        let keep = TimeDelta::from_std(self.policy.keep).unwrap_or(TimeDelta::MAX);
         let now = self.svc.clock.now();
-        let cutoff = now
-            .checked_sub_signed(keep)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let cutoff = self.policy.keep_for.map(|keep| {
+            let keep = TimeDelta::from_std(keep).unwrap_or(TimeDelta::MAX);
+            now.checked_sub_signed(keep)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        });
         let correlation_id = self.svc.ids.next(now);
         let (appends, more) = {
             let model = self.svc.journal.model();
-            let due = due(&model, cutoff, BATCH);
+            let due = due(&model, cutoff, self.policy.keep_at_most, BATCH);
             if !due.is_empty() {
                 let full = due.len() == BATCH;
                 let appends = due
@@ -161,7 +173,7 @@ impl Actor for Retention {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.policy.every, |act, ctx| act.sweep(ctx));
+        ctx.run_interval(EVERY, |act, ctx| act.sweep(ctx));
     }
 }
 
@@ -203,7 +215,7 @@ mod tests {
     fn given_finished_jobs_when_some_ended_before_the_cutoff_then_only_those_are_due_oldest_first()
     {
         let model = folded(40);
-        let all = due(&model, DateTime::<Utc>::MAX_UTC, usize::MAX);
+        let all = due(&model, Some(DateTime::<Utc>::MAX_UTC), None, usize::MAX);
         let finished = model
             .jobs
             .values()
@@ -220,10 +232,34 @@ mod tests {
             .collect();
         assert!(ends.windows(2).all(|w| w[0] <= w[1]));
         let cutoff = ends[10];
-        let some = due(&model, cutoff, usize::MAX);
+        let some = due(&model, Some(cutoff), None, usize::MAX);
         assert_eq!(some.len(), ends.iter().filter(|t| **t <= cutoff).count());
-        assert_eq!(due(&model, cutoff, 3).len(), 3);
-        assert!(due(&model, DateTime::<Utc>::MIN_UTC, usize::MAX).is_empty());
+        assert_eq!(due(&model, Some(cutoff), None, 3).len(), 3);
+        assert!(due(&model, Some(DateTime::<Utc>::MIN_UTC), None, usize::MAX).is_empty());
+        assert!(due(&model, None, None, usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn given_a_count_limit_then_the_oldest_beyond_it_are_due_whatever_their_age() {
+        let model = folded(40);
+        let all = due(&model, Some(DateTime::<Utc>::MAX_UTC), None, usize::MAX);
+        let over = due(&model, None, Some(all.len() - 5), usize::MAX);
+        assert_eq!(over.len(), 5);
+        assert!(over.iter().zip(&all).all(|(a, b)| a.0 == b.0), "the oldest");
+        assert!(due(&model, None, Some(all.len()), usize::MAX).is_empty());
+        // Either limit makes a job due: the old ones, and then the count.
+        let cutoff = match &all[2].1 {
+            JobEvent::Retired(r) => r.finished_at,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            due(&model, Some(cutoff), Some(all.len() - 1), usize::MAX).len(),
+            3
+        );
+        assert_eq!(
+            due(&model, Some(cutoff), Some(all.len() - 5), usize::MAX).len(),
+            5
+        );
     }
 
     #[test]
@@ -259,7 +295,7 @@ mod tests {
     fn given_the_due_jobs_retired_then_they_leave_the_finished_queue_and_are_due_no_more() {
         let mut model = folded(40);
         let before = model.finished.len();
-        let first = due(&model, DateTime::<Utc>::MAX_UTC, 10);
+        let first = due(&model, Some(DateTime::<Utc>::MAX_UTC), None, 10);
         for (i, (job_id, event)) in first.iter().enumerate() {
             let version = model.job(job_id).unwrap().lifecycle.version + 1;
             let recorded = RecordedEvent {
@@ -278,7 +314,7 @@ mod tests {
             model.apply(recorded, &mut Vec::new()).expect("legal");
         }
         assert_eq!(model.finished.len(), before - 10);
-        let next = due(&model, DateTime::<Utc>::MAX_UTC, usize::MAX);
+        let next = due(&model, Some(DateTime::<Utc>::MAX_UTC), None, usize::MAX);
         assert!(next
             .iter()
             .all(|(id, _)| !first.iter().any(|(f, _)| f == id)));

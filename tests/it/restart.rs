@@ -553,3 +553,44 @@ async fn finished_jobs_past_their_retention_leave_only_a_summary_each_and_every_
     );
     assert_ne!(resubmitted["job_id"].as_str(), Some(first.as_str()));
 }
+
+/// `kill -9` of a `serve` while it retires jobs (one finished job kept), then a restart: every
+/// accepted job is counted once, done once, and the read models equal a rebuild (a summary whose
+/// page the kill lost deletes what is left of its job's read models on the restart).
+#[tokio::test]
+async fn after_kill_9_while_retiring_every_job_is_counted_once_and_the_models_are_whole() {
+    let redis = TestRedis::start();
+    let keep = [
+        ("CARBONQ__RETENTION__KEEP_FINISHED_MAX", "1"),
+        ("CARBONQ__RETENTION__SUMMARIES_KEPT", "10"),
+    ];
+    let mut server = serve_with(&redis.url(), &keep).await;
+    let client = reqwest::Client::new();
+    let zero = |_| serde_json::json!({"type": "eval", "urgency": "critical", "duration_s": 0});
+    for _ in 0..3 {
+        submit_batch(&client, &server.base, (0..200).map(zero).collect()).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get_json(&server.base, "/stats").await.1["jobs"]["retired_jobs"] == 0 {
+        assert!(Instant::now() < deadline, "nothing retired");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let server = serve_with(&redis.url(), &keep).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stats = loop {
+        let (_, stats) = get_json(&server.base, "/stats").await;
+        if stats["jobs"]["retired_jobs"] == 599 {
+            break stats;
+        }
+        assert!(Instant::now() < deadline, "not all retired: {stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stats["jobs"]["total_jobs"], 600);
+    assert_eq!(stats["performance"]["completed_jobs"], 600);
+    assert_eq!(stats["jobs"]["counts_by_status"]["DONE"], 1);
+    drop(server);
+    assert_read_models_equal_a_rebuild(&redis);
+}

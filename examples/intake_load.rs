@@ -107,8 +107,7 @@ async fn main() -> Result<(), Error> {
     }
     // Jobs the server had completed before this run, so that a run against a server that ran
     // others before counts only its own.
-    let mut stats_sender = connect(&authority).await?;
-    let completed_before = completed(&mut stats_sender, &authority).await?;
+    let completed_before = completed(&mut connect(&authority).await?, &authority).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = connections
@@ -169,6 +168,8 @@ async fn main() -> Result<(), Error> {
         return Ok(());
     }
     // End to end: until /stats counts every accepted job as completed.
+    // A connection of its own: one left idle while the jobs were sent may have been closed.
+    let mut stats_sender = connect(&authority).await?;
     loop {
         let done = completed(&mut stats_sender, &authority)
             .await?

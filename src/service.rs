@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use actix_web::{web, App, HttpServer};
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::oneshot;
 
 use crate::actors::executor::Executors;
 use crate::actors::intake::Limits;
@@ -23,7 +24,7 @@ use crate::ids::IdGen;
 use crate::policy::{Policy, PolicyError};
 use crate::projections::error_chain;
 use crate::projections::Status;
-use crate::store::{LeaseError, RedisStore, Stamper, StoreError};
+use crate::store::{HeldLease, LeaseError, Patience, RedisStore, Stamper, StoreError};
 
 /// Why the service could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -108,10 +109,9 @@ pub fn system_config(settings: &Settings) -> SystemConfig {
 
 /// Runs the service until SIGTERM or SIGINT. Must run inside an actix system.
 pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<(), ServeError> {
-    let store = RedisStore::open(redis_url, settings.redis.keys(), Stamper::system()).await?;
     // Before anything is read or written: one writer per log.
     let ttl = Duration::from_secs_f64(settings.redis.lease_ttl_s.max(0.1));
-    let (store, lease, lost) = store.hold_lease(ttl).await?;
+    let (store, lease, lost) = open_and_hold(&settings, redis_url, ttl).await?;
     let served = serve_holding(settings, &store, lost, bind).await;
     // Given up however the service ends (a bad policy, a busy port, SIGTERM), so that the next
     // start need not wait for it to expire (a lease another process took is left alone).
@@ -119,6 +119,35 @@ pub async fn serve(settings: Settings, redis_url: &str, bind: &str) -> Result<()
         tracing::warn!(error = %error_chain(&e), "could not give the writer lease up; it expires by itself");
     }
     served
+}
+
+/// Opens the log and takes its writer lease, waiting while Redis, just restarted, is still
+/// loading its data (it answers `LOADING` until it has: a `serve` started with it, as a compose
+/// file does, would otherwise exit).
+async fn open_and_hold(
+    settings: &Settings,
+    redis_url: &str,
+    ttl: Duration,
+) -> Result<(RedisStore, HeldLease, oneshot::Receiver<String>), ServeError> {
+    let mut patience = Patience::default();
+    loop {
+        let held = match RedisStore::open(redis_url, settings.redis.keys(), Stamper::system()).await
+        {
+            Ok(store) => store.hold_lease(ttl).await.map_err(ServeError::from),
+            Err(e) => Err(ServeError::from(e)),
+        };
+        let loading = match &held {
+            Err(ServeError::Store(e)) | Err(ServeError::Lease(LeaseError::Store(e))) => {
+                e.is_loading()
+            }
+            _ => false,
+        };
+        if !loading {
+            return held;
+        }
+        tracing::warn!(retry_in = ?patience.next(), "redis is still loading its data; waiting");
+        patience.wait().await;
+    }
 }
 
 /// The service, once this process holds the log's writer lease; `lost` says who took it over.
@@ -199,8 +228,10 @@ async fn serve_holding(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The writer logs its own error; the next start catches the read models up.
-    let _ = projected.stop().await;
+    // The writer logs its own error; the next start catches the read models up. With Redis
+    // away it could wait for ever: it gets what is left of the grace period, and 5 s at least.
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let _ = projected.stop(left.max(Duration::from_secs(5))).await;
     tracing::info!("carbonq stopped");
     Ok(())
 }

@@ -509,9 +509,22 @@ impl ProjectedJournal {
         })
     }
 
-    /// Writes the pages already committed and stops the writer.
-    pub async fn stop(self) -> Result<(), StoreError> {
+    /// Writes the pages already committed and stops the writer, waiting at most `limit`: a
+    /// writer that cannot reach Redis would wait for it for ever, and the pages it leaves
+    /// unwritten are caught up from the log at the next start.
+    pub async fn stop(self, limit: std::time::Duration) -> Result<(), StoreError> {
         let _ = self.stop.send(());
-        self.writer.await.unwrap_or(Ok(()))
+        let mut writer = self.writer;
+        match tokio::time::timeout(limit, &mut writer).await {
+            Ok(written) => written.unwrap_or(Ok(())),
+            Err(_) => {
+                writer.abort();
+                tracing::warn!(
+                    ?limit,
+                    "read-model pages not written in time; the next start catches them up from the log"
+                );
+                Ok(())
+            }
+        }
     }
 }

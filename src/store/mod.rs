@@ -105,6 +105,19 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether Redis answered that it is still loading its data from disk (after a restart):
+    /// it will answer once it has.
+    pub fn is_loading(&self) -> bool {
+        match self {
+            StoreError::Redis(e) | StoreError::Unavailable { source: e, .. } => {
+                e.code() == Some("LOADING")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Redis answers but refuses writes until something changes: it is back and still reading its
 /// data from disk (`LOADING`), it is full (`OOM`: at `maxmemory`, and the log's keys must never
 /// be evicted) or it cannot write its AOF or snapshot to disk (`MISCONF`), the last two until

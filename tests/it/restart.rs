@@ -35,6 +35,16 @@ impl Server {
         assert!(said.contains(words), "{said}");
     }
 
+    /// Sends it `SIGTERM`, and returns its exit code once it exits (within `limit`).
+    async fn terminate(&mut self, limit: Duration) -> Option<i32> {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        self.exit_code_within(limit).await
+    }
+
     /// Waits up to `limit` for it to exit, and returns its exit code.
     async fn exit_code_within(&mut self, limit: Duration) -> Option<i32> {
         let deadline = Instant::now() + limit;
@@ -332,15 +342,7 @@ async fn a_second_serve_on_the_same_log_is_refused_and_the_first_keeps_serving()
 
     // Stopped cleanly, it gives the lease up: the next start need not wait for it to expire.
     assert!(lease_holder(&redis).await.is_some());
-    let term = Command::new("kill")
-        .args(["-TERM", &first.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    assert_eq!(
-        first.exit_code_within(Duration::from_secs(30)).await,
-        Some(0)
-    );
+    assert_eq!(first.terminate(Duration::from_secs(30)).await, Some(0));
     assert_eq!(lease_holder(&redis).await, None);
 }
 
@@ -426,6 +428,19 @@ async fn get_json(base: &str, path: &str) -> (u16, serde_json::Value) {
     (status, r.json().await.unwrap_or_default())
 }
 
+/// `/stats` once it counts `n` jobs retired (within 30 s).
+async fn stats_once_retired(base: &str, n: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, stats) = get_json(base, "/stats").await;
+        if stats["jobs"]["retired_jobs"] == n {
+            return stats;
+        }
+        assert!(Instant::now() < deadline, "not {n} retired: {stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Retention: jobs kept one second after they finish are retired, and all but the newest four
 /// summaries are summed once eight have gathered. The log holds those summaries and the sums
 /// and nothing else, the jobs' hashes, index and idempotency entries are gone, `/stats` keeps
@@ -456,15 +471,7 @@ async fn finished_jobs_past_their_retention_leave_only_a_summary_each_and_every_
         .await
         .unwrap();
     let first = reply["jobs"][0]["job_id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let stats = loop {
-        let (_, stats) = get_json(&server.base, "/stats").await;
-        if stats["jobs"]["retired_jobs"] == 20 {
-            break stats;
-        }
-        assert!(Instant::now() < deadline, "not all retired: {stats}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let stats = stats_once_retired(&server.base, 20).await;
     assert_eq!(stats["jobs"]["total_jobs"], 20);
     assert_eq!(stats["performance"]["completed_jobs"], 20);
     assert!(
@@ -555,8 +562,9 @@ async fn finished_jobs_past_their_retention_leave_only_a_summary_each_and_every_
 }
 
 /// `kill -9` of a `serve` while it retires jobs (one finished job kept), then a restart: every
-/// accepted job is counted once, done once, and the read models equal a rebuild (a summary whose
-/// page the kill lost deletes what is left of its job's read models on the restart).
+/// accepted job is counted once, done once, and the read models equal a rebuild (should the
+/// kill fall between a summary and its page, the restart's fold of the summary deletes what is
+/// left of the job's read models).
 #[tokio::test]
 async fn after_kill_9_while_retiring_every_job_is_counted_once_and_the_models_are_whole() {
     let redis = TestRedis::start();
@@ -579,15 +587,7 @@ async fn after_kill_9_while_retiring_every_job_is_counted_once_and_the_models_ar
     server.child.wait().unwrap();
 
     let server = serve_with(&redis.url(), &keep).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let stats = loop {
-        let (_, stats) = get_json(&server.base, "/stats").await;
-        if stats["jobs"]["retired_jobs"] == 599 {
-            break stats;
-        }
-        assert!(Instant::now() < deadline, "not all retired: {stats}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let stats = stats_once_retired(&server.base, 599).await;
     assert_eq!(stats["jobs"]["total_jobs"], 600);
     assert_eq!(stats["performance"]["completed_jobs"], 600);
     assert_eq!(stats["jobs"]["counts_by_status"]["DONE"], 1);
@@ -613,13 +613,8 @@ async fn sigterm_while_redis_is_away_still_stops_serve() {
     submit_batch(&client, &server.base, (0..1000).map(zero).collect()).await;
     redis.stop();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let term = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
     assert_eq!(
-        server.exit_code_within(Duration::from_secs(15)).await,
+        server.terminate(Duration::from_secs(15)).await,
         Some(0),
         "{}",
         server.stderr()

@@ -41,7 +41,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// Whether nothing may follow.
+    /// Whether the job has finished: nothing but its retirement may follow.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,

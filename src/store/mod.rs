@@ -103,15 +103,13 @@ impl StoreError {
             _ => false,
         }
     }
-}
 
-impl StoreError {
     /// Whether Redis answered that it is still loading its data from disk (after a restart):
     /// it will answer once it has.
     pub fn is_loading(&self) -> bool {
         match self {
             StoreError::Redis(e) | StoreError::Unavailable { source: e, .. } => {
-                e.code() == Some("LOADING")
+                answered_with(e, &["LOADING"])
             }
             _ => false,
         }
@@ -125,12 +123,16 @@ impl StoreError {
 /// the script is then stored), or, inside a transaction, to each queued command (the
 /// transaction is then aborted).
 fn cannot_write_yet(e: &redis::RedisError) -> bool {
-    const FOR_NOW: [&str; 3] = ["LOADING", "OOM", "MISCONF"];
-    e.code().is_some_and(|code| FOR_NOW.contains(&code))
+    answered_with(e, &["LOADING", "OOM", "MISCONF"])
+}
+
+/// Whether Redis answered with one of `codes`, to the command or to a command of a transaction.
+fn answered_with(e: &redis::RedisError, codes: &[&str]) -> bool {
+    e.code().is_some_and(|code| codes.contains(&code))
         || e.clone().into_server_errors().is_some_and(|errors| {
             errors
                 .iter()
-                .any(|(_, error)| FOR_NOW.contains(&error.code()))
+                .any(|(_, error)| codes.contains(&error.code()))
         })
 }
 

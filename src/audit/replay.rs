@@ -155,7 +155,7 @@ pub async fn replay(
         entries,
         applied: model.applied,
         jobs: model.jobs.len(),
-        retired: model.counters.retired,
+        retired: model.counters.retired(),
         anomalies: anomalies.iter().map(row).collect(),
         state,
         rebuild,

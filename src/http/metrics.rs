@@ -91,7 +91,7 @@ fn registry_of(
         &mut registry,
         "jobs_retired",
         "Finished jobs whose history retention deleted from the log",
-        c.retired,
+        c.retired(),
     );
     count(
         &mut registry,

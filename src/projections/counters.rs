@@ -143,9 +143,6 @@ pub struct Counters {
     pub baseline_emissions_kg: ExactSum,
     /// Attempts that failed.
     pub failed_attempts: u64,
-    /// Finished jobs whose history was deleted from the log (`JobRetired`): counted in the
-    /// totals above, no longer in `by_status` or `by_mode`.
-    pub retired: u64,
 }
 
 impl Counters {
@@ -169,7 +166,6 @@ impl Counters {
     /// Books jobs that the log holds only as summaries: everything their events added.
     pub(crate) fn add_retired(&mut self, c: &Contribution) {
         self.total_jobs += c.jobs;
-        self.retired += c.jobs;
         self.completed += c.completed;
         self.duration_ms_sum += c.duration_ms_sum;
         self.failed_attempts += c.failed_attempts;
@@ -195,6 +191,13 @@ impl Counters {
             self.drop_mode(from);
         }
         self.by_mode[to as usize] += 1;
+    }
+
+    /// Finished jobs whose history was deleted from the log (`JobRetired`): counted in the
+    /// totals, in no status or mode any more.
+    pub fn retired(&self) -> u64 {
+        let held: u64 = self.by_status.iter().sum();
+        self.total_jobs.saturating_sub(held)
     }
 
     /// Jobs now in `status`.
@@ -247,7 +250,7 @@ impl Counters {
                 "failed_attempts".to_owned(),
                 self.failed_attempts.to_string(),
             ),
-            ("retired".to_owned(), self.retired.to_string()),
+            ("retired".to_owned(), self.retired().to_string()),
         ];
         for s in Status::ALL {
             let n = self.status(s);

@@ -182,31 +182,15 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::events::sample::history;
+    use crate::events::sample::{history, interleaved};
     use crate::events::{EventMeta, JobEvent, RecordedEvent, StreamId};
 
     fn folded(jobs: u64) -> ReadModel {
+        let histories: Vec<_> = (0..jobs).map(history).collect();
         let start = Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap();
         let mut model = ReadModel::default();
-        let mut seq = 0;
-        for n in 0..jobs {
-            for (v, event) in history(n).into_iter().enumerate() {
-                seq += 1;
-                let recorded = RecordedEvent {
-                    stream_id: StreamId::new(seq, 0),
-                    meta: EventMeta {
-                        event_id: Uuid::from_u128(u128::from(seq)),
-                        job_id: Uuid::from_u128(u128::from(n) + 1),
-                        job_version: v as u64 + 1,
-                        schema_version: 1,
-                        recorded_at: start + TimeDelta::minutes(seq as i64),
-                        correlation_id: Uuid::nil(),
-                        causation_id: None,
-                    },
-                    event,
-                };
-                model.apply(recorded, &mut Vec::new()).expect("legal");
-            }
+        for recorded in interleaved(&histories, start) {
+            model.apply(recorded, &mut Vec::new()).expect("legal");
         }
         model
     }

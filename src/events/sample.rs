@@ -173,6 +173,35 @@ pub fn history(n: u64) -> Vec<JobEvent> {
     h
 }
 
+/// The entries a log holds of many jobs' `histories`, interleaved as concurrent jobs would be:
+/// one event of each job in turn. Job `n` has id `n + 1`; entry `k` (from 1) has stream id
+/// `k-0`, event id `k`, and was recorded `k` seconds after `start`.
+pub fn interleaved(histories: &[Vec<JobEvent>], start: DateTime<Utc>) -> Vec<RecordedEvent> {
+    let longest = histories.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for step in 0..longest {
+        for (n, h) in histories.iter().enumerate() {
+            let Some(event) = h.get(step) else { continue };
+            let seq = out.len() as u64 + 1;
+            let job_id = uuid::Uuid::from_u128(n as u128 + 1);
+            out.push(RecordedEvent {
+                stream_id: StreamId::new(seq, 0),
+                meta: EventMeta {
+                    event_id: uuid::Uuid::from_u128(u128::from(seq)),
+                    job_id,
+                    job_version: step as u64 + 1,
+                    schema_version: 1,
+                    recorded_at: start + chrono::TimeDelta::seconds(seq as i64),
+                    correlation_id: job_id,
+                    causation_id: None,
+                },
+                event: event.clone(),
+            });
+        }
+    }
+    out
+}
+
 /// The `JobRetired` that sums up a finished `history` (from its events alone: the service
 /// builds it from the job's view, and a test checks that the two agree).
 pub fn retired_after(history: &[JobEvent]) -> JobEvent {

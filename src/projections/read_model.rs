@@ -357,15 +357,14 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeDelta, TimeZone, Utc};
+    use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::events::sample::{history, retired_after};
+    use crate::events::sample::{history, interleaved, retired_after};
 
     /// The entries of `jobs` sample jobs, interleaved one event per job per round; every third
     /// job retired at the end.
     fn log(jobs: u64) -> Vec<RecordedEvent> {
-        let start = Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap();
         let histories: Vec<Vec<JobEvent>> = (0..jobs)
             .map(|n| {
                 let mut h = history(n);
@@ -375,28 +374,10 @@ mod tests {
                 h
             })
             .collect();
-        let longest = histories.iter().map(Vec::len).max().unwrap_or(0);
-        let mut out = Vec::new();
-        for step in 0..longest {
-            for (n, h) in histories.iter().enumerate() {
-                let Some(event) = h.get(step) else { continue };
-                let seq = out.len() as u64 + 1;
-                out.push(RecordedEvent {
-                    stream_id: StreamId::new(seq, 0),
-                    meta: EventMeta {
-                        event_id: Uuid::from_u128(u128::from(seq)),
-                        job_id: Uuid::from_u128(n as u128 + 1),
-                        job_version: step as u64 + 1,
-                        schema_version: 1,
-                        recorded_at: start + TimeDelta::seconds(seq as i64),
-                        correlation_id: Uuid::nil(),
-                        causation_id: None,
-                    },
-                    event: event.clone(),
-                });
-            }
-        }
-        out
+        interleaved(
+            &histories,
+            Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap(),
+        )
     }
 
     /// What the store keeps of `whole`: of a retired job, its summary alone.

@@ -534,8 +534,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::events::sample::{history, retired_after};
-    use crate::events::{EventMeta, JobEvent, RecordedEvent};
+    use crate::events::sample::{history, interleaved, retired_after};
+    use crate::events::JobEvent;
 
     /// Job hashes, lists (left to right) and the deferred set, as Redis would hold them.
     #[derive(Default)]
@@ -593,8 +593,7 @@ mod tests {
         merge: usize,
         mut check: impl FnMut(&ReadModel, &Redis),
     ) -> (ReadModel, Redis) {
-        let at = Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap();
-        let jobs: Vec<(Uuid, Vec<_>)> = (0..60u64)
+        let histories: Vec<Vec<_>> = (0..60u64)
             .map(|n| {
                 let mut h = history(n);
                 // Some deferred jobs are re-planned once before their release.
@@ -605,44 +604,26 @@ mod tests {
                 if n % 3 == 1 {
                     h.push(retired_after(&h));
                 }
-                (Uuid::from_u128(u128::from(n) + 1), h)
+                h
             })
             .collect();
-        let longest = jobs.iter().map(|(_, h)| h.len()).max().unwrap_or(0);
+        let at = Utc.with_ymd_and_hms(2026, 3, 16, 9, 0, 0).unwrap();
         let mut model = ReadModel::default();
-        let (mut effects, mut redis, mut queued, mut seq) =
-            (Vec::new(), Redis::default(), Vec::<Page>::new(), 0u64);
-        for step in 0..longest {
-            for (job_id, h) in &jobs {
-                let Some(event) = h.get(step) else { continue };
-                seq += 1;
-                let meta = EventMeta {
-                    event_id: Uuid::from_u128(u128::from(seq)),
-                    job_id: *job_id,
-                    job_version: step as u64 + 1,
-                    schema_version: 1,
-                    recorded_at: at + chrono::TimeDelta::seconds(seq as i64),
-                    correlation_id: *job_id,
-                    causation_id: None,
-                };
-                let recorded = RecordedEvent {
-                    stream_id: StreamId::new(seq, 0),
-                    meta,
-                    event: event.clone(),
-                };
-                model.apply(recorded, &mut effects).expect("legal");
-                if seq as usize % every == 0 {
-                    queued.push(Page::gather(&model, &effects));
-                    effects.clear();
+        let (mut effects, mut redis, mut queued) =
+            (Vec::new(), Redis::default(), Vec::<Page>::new());
+        for (seq, recorded) in interleaved(&histories, at).into_iter().enumerate() {
+            model.apply(recorded, &mut effects).expect("legal");
+            if (seq + 1) % every == 0 {
+                queued.push(Page::gather(&model, &effects));
+                effects.clear();
+            }
+            if queued.len() == merge {
+                let mut page = queued.remove(0);
+                for later in queued.drain(..) {
+                    page.merge(later);
                 }
-                if queued.len() == merge {
-                    let mut page = queued.remove(0);
-                    for later in queued.drain(..) {
-                        page.merge(later);
-                    }
-                    apply(&page, &mut redis);
-                    check(&model, &redis);
-                }
+                apply(&page, &mut redis);
+                check(&model, &redis);
             }
         }
         queued.push(Page::gather(&model, &effects));

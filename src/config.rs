@@ -43,12 +43,19 @@ pub struct RedisSettings {
     pub stream: String,
     /// How long `serve`'s writer lease lasts unless renewed, seconds.
     pub lease_ttl_s: f64,
+    /// How long a command waits for Redis's answer before it fails as unavailable, ms.
+    pub command_timeout_ms: u64,
 }
 
 impl RedisSettings {
     /// The key layout these settings describe.
     pub fn keys(&self) -> KeySpace {
         KeySpace::new(&self.key_prefix, &self.stream)
+    }
+
+    /// How long a command waits for Redis's answer (at least 10 ms).
+    pub fn command_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.command_timeout_ms.max(10))
     }
 }
 

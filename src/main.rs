@@ -75,7 +75,13 @@ async fn open(
         .redis
         .clone()
         .unwrap_or_else(|| settings.redis.url.clone());
-    RedisStore::open(&url, settings.redis.keys(), Stamper::system()).await
+    RedisStore::open_with_timeout(
+        &url,
+        settings.redis.keys(),
+        Stamper::system(),
+        settings.redis.command_timeout(),
+    )
+    .await
 }
 
 async fn run(command: Command, settings: Settings) -> Result<ExitCode, Box<dyn std::error::Error>> {

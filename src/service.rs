@@ -131,7 +131,13 @@ async fn open_and_hold(
 ) -> Result<(RedisStore, HeldLease, oneshot::Receiver<String>), ServeError> {
     let mut patience = Patience::default();
     loop {
-        let held = match RedisStore::open(redis_url, settings.redis.keys(), Stamper::system()).await
+        let held = match RedisStore::open_with_timeout(
+            redis_url,
+            settings.redis.keys(),
+            Stamper::system(),
+            settings.redis.command_timeout(),
+        )
+        .await
         {
             Ok(store) => store.hold_lease(ttl).await.map_err(ServeError::from),
             Err(e) => Err(ServeError::from(e)),

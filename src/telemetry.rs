@@ -1,6 +1,7 @@
 //! Tracing set-up: human-readable logs on stderr by default, JSON lines with `--log-json`; and
 //! the process-wide count of panics, which `/metrics` exposes.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
@@ -37,12 +38,7 @@ pub fn count_panics() {
                 .location()
                 .map(|l| format!("{}:{}", l.file(), l.line()))
                 .unwrap_or_default();
-            let message = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let message = panic_message(info.payload());
             tracing::error!(%at, %message, "panicked (counted in carbonq_panics_total)");
             previous(info);
         }));
@@ -52,4 +48,13 @@ pub fn count_panics() {
 /// Panics counted since the process started.
 pub fn panics() -> u64 {
     PANICS.load(Ordering::Relaxed)
+}
+
+/// What a panic said: its `&str` or `String` payload.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

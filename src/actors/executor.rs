@@ -45,6 +45,34 @@ fn hour() -> u64 {
     3600
 }
 
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What the job's record shows clients: the command's own last line of stderr, or a code
+    /// such as `command_failed_to_start`. Never a path of the serve host.
+    pub error: String,
+    /// The full cause, kept in the log and the server's log only.
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    /// A failure whose `error` is all there is to say.
+    pub fn plain(error: String) -> Self {
+        Failure {
+            error,
+            detail: None,
+        }
+    }
+
+    /// A failure clients see as `code`, with `detail` for the log.
+    pub fn coded(code: &str, detail: String) -> Self {
+        Failure {
+            error: code.to_owned(),
+            detail: Some(detail),
+        }
+    }
+}
+
 /// The executor per job type, with a default.
 #[derive(Debug, Clone)]
 pub struct Executors {
@@ -66,19 +94,23 @@ impl Executors {
         }
     }
 
-    /// Runs one attempt; `Ok(result)` or `Err(error)`.
+    /// Runs one attempt; `Ok(result)` or why it failed.
     pub async fn run(
         &self,
         job_id: Uuid,
         attempt: u32,
         job: &JobSubmitted,
-    ) -> Result<String, String> {
+    ) -> Result<String, Failure> {
         let executor = self.by_type.get(&job.job_type).unwrap_or(&self.default);
         let duration = job.duration_s.unwrap_or(self.default_duration_s);
         match executor {
             Executor::Simulated { speedup } => {
                 let secs = duration as f64 / speedup.max(1e-9);
-                tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                // Intake bounds durations; a log from before it did may hold any u64.
+                let wait = Duration::try_from_secs_f64(secs).map_err(|e| {
+                    Failure::coded("invalid_duration", format!("cannot wait {secs} s: {e}"))
+                })?;
+                tokio::time::sleep(wait).await;
                 Ok("ok".into())
             }
             Executor::Command {
@@ -97,7 +129,7 @@ async fn run_command(
     job_id: Uuid,
     attempt: u32,
     job: &JobSubmitted,
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     let input = serde_json::json!({
         "job_id": job_id,
         "attempt": attempt,
@@ -119,7 +151,12 @@ async fn run_command(
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start {program}: {e}"))?;
+        .map_err(|e| {
+            Failure::coded(
+                "command_failed_to_start",
+                format!("cannot start {program}: {e}"),
+            )
+        })?;
     let group = child.id().map(ProcessGroup::of);
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input.to_string().as_bytes()).await;
@@ -140,13 +177,13 @@ async fn run_command(
     };
     let (status, out, err) = tokio::time::timeout(Duration::from_secs(timeout_s), ran)
         .await
-        .map_err(|_| format!("timed out after {timeout_s}s"))?
-        .map_err(|e| format!("{program} failed: {e}"))?;
+        .map_err(|_| Failure::plain(format!("timed out after {timeout_s}s")))?
+        .map_err(|e| Failure::coded("command_failed", format!("{program} failed: {e}")))?;
     if status.success() {
         let out = last_line(&out);
         Ok(if out.is_empty() { "ok".into() } else { out })
     } else {
-        Err(format!("{status}: {}", last_line(&err)))
+        Err(Failure::plain(format!("{status}: {}", last_line(&err))))
     }
 }
 
@@ -250,7 +287,7 @@ mod tests {
         let pid_file = dir.path().join("pid");
         let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
         let result = command(&script, 1).run(Uuid::nil(), 1, &job()).await;
-        assert_eq!(result, Err("timed out after 1s".into()));
+        assert_eq!(result, Err(Failure::plain("timed out after 1s".into())));
         let pid: u32 = std::fs::read_to_string(&pid_file)
             .unwrap()
             .trim()
@@ -281,7 +318,10 @@ mod tests {
         assert_eq!(result, Ok("trained".into()));
         let failing = "echo starting; echo 'out of memory' >&2; exit 3";
         let result = command(failing, 30).run(Uuid::nil(), 1, &job()).await;
-        assert_eq!(result, Err("exit status: 3: out of memory".into()));
+        assert_eq!(
+            result,
+            Err(Failure::plain("exit status: 3: out of memory".into()))
+        );
     }
 
     #[tokio::test]
@@ -291,5 +331,34 @@ mod tests {
         let tail = tail_of(Some(&output[..])).await;
         assert_eq!(tail.len(), TAIL);
         assert_eq!(last_line(&tail), "last line");
+    }
+
+    #[tokio::test]
+    async fn a_command_that_cannot_start_shows_clients_a_code_and_keeps_the_path_for_the_log() {
+        let missing = Executors {
+            default: Executor::Command {
+                program: "/nowhere/train".into(),
+                args: Vec::new(),
+                timeout_s: 5,
+            },
+            ..Executors::simulated()
+        };
+        let failure = missing.run(Uuid::nil(), 1, &job()).await.unwrap_err();
+        assert_eq!(failure.error, "command_failed_to_start");
+        assert!(failure.detail.unwrap().contains("/nowhere/train"));
+    }
+
+    #[tokio::test]
+    async fn a_duration_no_clock_can_wait_fails_the_attempt_instead_of_panicking() {
+        let slow = Executors {
+            default: Executor::Simulated { speedup: 1e-9 },
+            ..Executors::simulated()
+        };
+        let spec = JobSubmitted {
+            duration_s: Some(u64::MAX),
+            ..job()
+        };
+        let failure = slow.run(Uuid::nil(), 1, &spec).await.unwrap_err();
+        assert_eq!(failure.error, "invalid_duration");
     }
 }

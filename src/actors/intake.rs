@@ -4,6 +4,7 @@
 //! [`Limits`]) answers busy instead of growing.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -20,6 +21,7 @@ use super::submission::{validate, Invalid, SubmitRequest};
 use crate::events::{JobCancelled, JobEvent};
 use crate::projections::Status;
 use crate::store::Patience;
+use crate::telemetry::panic_message;
 
 /// A job the intake accepted.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,7 +254,7 @@ impl Handler<Readmit> for Intake {
         Readmit { requests, batch }: Readmit,
         ctx: &mut Context<Self>,
     ) -> Admitted {
-        self.admit(requests, batch, ctx)
+        self.admit_contained(requests, batch, ctx)
     }
 }
 
@@ -455,10 +457,30 @@ impl Intake {
         let me = ctx.address();
         let keys = keys.into_iter().map(|(k, _)| k).collect();
         Box::pin(async move {
-            let result = work.await;
+            let result = AssertUnwindSafe(work)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panicked(&*panic)));
             me.do_send(Settled { count, keys });
             result
         })
+    }
+
+    /// [`Intake::admit`], with a panic answered as an internal error: the request that caused it
+    /// gets a 500, and the intake goes on taking submissions.
+    fn admit_contained(
+        &mut self,
+        requests: Vec<SubmitRequest>,
+        batch: bool,
+        ctx: &mut Context<Self>,
+    ) -> Admitted {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.admit(requests, batch, ctx))) {
+            Ok(admitted) => admitted,
+            Err(panic) => {
+                let e = panicked(&*panic);
+                Box::pin(async move { Err(e) })
+            }
+        }
     }
 
     /// When a key of `requests` belongs to a submission that may have been stored (its commit
@@ -497,6 +519,11 @@ impl Intake {
                 .map_err(|e| Rejection::Internal(e.to_string()))?
         }))
     }
+}
+
+/// The answer to a submission whose handling panicked (the hook has logged and counted it).
+fn panicked(panic: &(dyn std::any::Any + Send)) -> Rejection {
+    Rejection::Internal(format!("the intake panicked: {}", panic_message(panic)))
 }
 
 /// Hands a stored job to `PENDING` and wakes the scheduler.
@@ -547,7 +574,7 @@ impl Handler<Submit> for Intake {
     type Result = ResponseFuture<Result<Accepted, Rejection>>;
 
     fn handle(&mut self, Submit(req): Submit, ctx: &mut Context<Self>) -> Self::Result {
-        let admitted = self.admit(vec![req], false, ctx);
+        let admitted = self.admit_contained(vec![req], false, ctx);
         Box::pin(async move {
             admitted
                 .await?
@@ -561,7 +588,7 @@ impl Handler<SubmitBatch> for Intake {
     type Result = Admitted;
 
     fn handle(&mut self, SubmitBatch(requests): SubmitBatch, ctx: &mut Context<Self>) -> Admitted {
-        self.admit(requests, true, ctx)
+        self.admit_contained(requests, true, ctx)
     }
 }
 

@@ -199,6 +199,7 @@ impl Orchestrator {
                         error: error.clone(),
                         will_retry: retry_left,
                         retry_at: None,
+                        detail: None,
                     })];
                     if !retry_left {
                         events.push(JobEvent::DeadLettered(JobDeadLettered {

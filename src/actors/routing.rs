@@ -32,7 +32,17 @@ pub enum Route {
 /// The latest start that still meets the deadline, when both deadline and duration are known.
 pub fn latest_start(job: &JobSubmitted) -> Option<DateTime<Utc>> {
     let (deadline, duration) = (job.deadline?, job.duration_s?);
-    Some(deadline - TimeDelta::seconds(i64::try_from(duration).unwrap_or(i64::MAX / 2_000)))
+    // Intake bounds the duration; a log written before it did may hold any u64, which saturates
+    // to the earliest time there is (the job is overdue) instead of overflowing.
+    let duration = i64::try_from(duration)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .unwrap_or(TimeDelta::MAX);
+    Some(
+        deadline
+            .checked_sub_signed(duration)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+    )
 }
 
 /// The longest margin kept before a latest start for queueing.
@@ -72,7 +82,11 @@ pub fn release_of(
 /// not say; this errs towards FAST, which keeps the deadline).
 pub fn deadline_reason(job: &JobSubmitted, defer_deadline: DateTime<Utc>) -> ReleaseReason {
     match latest_start(job) {
-        Some(latest) if defer_deadline >= latest - MAX_QUEUE_MARGIN => {
+        Some(latest)
+            if latest
+                .checked_sub_signed(MAX_QUEUE_MARGIN)
+                .is_none_or(|edge| defer_deadline >= edge) =>
+        {
             ReleaseReason::DeadlineGuardrail
         }
         _ => ReleaseReason::MaxDeferral,

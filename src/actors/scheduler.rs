@@ -17,6 +17,7 @@ use super::routing::{
     deferrable, due_time, guarded_latest_start, release_of, release_route, route, Route,
 };
 use super::services::Services;
+use super::submission::MAX_DURATION_S;
 use crate::events::*;
 use crate::grid::Forecast;
 use crate::planner::{replan, schedule, CapacityPlan, Plan};
@@ -395,10 +396,10 @@ fn plan_route(
     now: DateTime<Utc>,
     intensity: f64,
 ) -> Option<(Route, Option<HeldPlan>)> {
-    let duration = chrono::TimeDelta::seconds(i64::try_from(spec.duration_s?).ok()?);
-    if duration <= chrono::TimeDelta::zero() {
-        return None;
-    }
+    // Only bounded durations are planned (a log written before intake bounded them may hold
+    // any u64); longer ones fall back to the rules.
+    let duration_s = spec.duration_s.filter(|&d| d > 0 && d <= MAX_DURATION_S)?;
+    let duration = chrono::TimeDelta::seconds(duration_s as i64);
     let forecast = svc.grid.forecast_model()?;
     // Plan in trace time; the trace may be replayed at an offset from the wall clock.
     let trace_now = svc.grid.trace_time(now).unwrap_or(now);

@@ -3,19 +3,22 @@
 //! it would have emitted had it started at submission), and records the outcome. A failed
 //! attempt is retried with exponential backoff up to the configured attempts, then dead-lettered.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::FutureExt;
 use uuid::Uuid;
 
-use super::executor::Executors;
+use super::executor::{Executors, Failure};
 use super::job_queue::{Enqueue, JobQueue, Take, TryTake};
 use super::journal::{JobAppend, JournalError};
 use super::services::Services;
 use crate::events::*;
 use crate::projections::Status;
+use crate::telemetry::panic_message;
 
 /// Attempts and backoff.
 #[derive(Debug, Clone, Copy)]
@@ -86,12 +89,17 @@ impl Actor for Worker {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(run) = self.run.take() {
-            ctx.spawn(run.run().into_actor(self).map(|(), _, ctx| ctx.stop()));
+            ctx.spawn(
+                run.supervised()
+                    .into_actor(self)
+                    .map(|(), _, ctx| ctx.stop()),
+            );
         }
     }
 }
 
 /// The worker's state, owned by its run loop.
+#[derive(Clone)]
 struct RunLoop {
     name: String,
     pool: Pool,
@@ -123,6 +131,24 @@ impl RunLoop {
                 None => Ok(None),
             },
             Err(_) => Err(()),
+        }
+    }
+
+    /// Runs jobs until the queues close; a panic outside a job's run (which fails just that
+    /// attempt) starts the loop afresh a second later, so the pool keeps its worker.
+    async fn supervised(self) {
+        loop {
+            match AssertUnwindSafe(self.clone().run()).catch_unwind().await {
+                Ok(()) => return,
+                Err(panic) => {
+                    tracing::error!(
+                        worker = %self.name,
+                        panic = %panic_message(&*panic),
+                        "worker loop panicked; restarting it"
+                    );
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
         }
     }
 
@@ -241,7 +267,18 @@ impl RunLoop {
             number: attempt,
         } = attempt;
         let start = self.svc.clock.now();
-        let outcome = self.executors.run(job, attempt, &spec).await;
+        // A panic while running one job fails that attempt, not the worker.
+        let outcome = AssertUnwindSafe(self.executors.run(job, attempt, &spec))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(Failure::coded("internal_error", panic_message(&*panic))));
+        if let Err(Failure {
+            error,
+            detail: Some(detail),
+        }) = &outcome
+        {
+            tracing::error!(%job, attempt, %error, %detail, "attempt failed");
+        }
         let end = self.svc.clock.now();
         let (events, retry) = match outcome {
             Ok(result) => {
@@ -264,7 +301,7 @@ impl RunLoop {
                 });
                 (vec![completed], None)
             }
-            Err(error) if attempt < self.retry.max_attempts => {
+            Err(Failure { error, detail }) if attempt < self.retry.max_attempts => {
                 let delay = self.retry.delay_after(attempt);
                 let retry_at = end + TimeDelta::from_std(delay).unwrap_or(TimeDelta::zero());
                 let failed = JobEvent::Failed(JobFailed {
@@ -272,17 +309,19 @@ impl RunLoop {
                     error,
                     will_retry: true,
                     retry_at: Some(retry_at),
+                    detail,
                 });
                 let due = super::routing::due_time(&spec, retry_at);
                 (vec![failed], Some((delay, due)))
             }
-            Err(error) => (
+            Err(Failure { error, detail }) => (
                 vec![
                     JobEvent::Failed(JobFailed {
                         attempt,
                         error: error.clone(),
                         will_retry: false,
                         retry_at: None,
+                        detail,
                     }),
                     JobEvent::DeadLettered(JobDeadLettered {
                         attempts: attempt,

@@ -206,6 +206,10 @@ pub struct JobFailed {
     /// When the next attempt may start.
     #[serde(default, with = "super::timestamp::option")]
     pub retry_at: Option<DateTime<Utc>>,
+    /// What only the log and the server's log keep: the full cause (a program's path, a panic's
+    /// message) behind an `error` that clients see.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// The job was cancelled before it started.

@@ -193,6 +193,7 @@ mod tests {
                 error: "boom".into(),
                 will_retry: retry,
                 retry_at: None,
+                detail: None,
             })
         };
         let mut completed = find("JobCompleted");

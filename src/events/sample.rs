@@ -65,6 +65,7 @@ pub fn one_of_each() -> Vec<JobEvent> {
             error: "exit status 1".into(),
             will_retry: true,
             retry_at: Some(t(13, 1)),
+            detail: None,
         }),
         JobEvent::Completed(JobCompleted {
             attempt: 2,
@@ -149,6 +150,7 @@ pub fn history(n: u64) -> Vec<JobEvent> {
             error: "exit status 1".into(),
             will_retry: retry,
             retry_at: None,
+            detail: None,
         })
     };
     let mut h = vec![pick("JobSubmitted")];

@@ -24,22 +24,33 @@ pub type Connection = ConnectionManager;
 /// next command starts over. Few, so that an unreachable Redis is reported within a second.
 const CONNECT_RETRIES: usize = 2;
 
-/// Connects to Redis, turning failure into [`StoreError::Unavailable`] naming the URL.
-pub async fn connect(url: &str) -> Result<(Client, Connection), StoreError> {
+/// How long a command may wait for Redis's answer unless configured
+/// (`redis.command_timeout_ms`): past it the command fails as unavailable, so a frozen Redis
+/// gives a 503 within seconds instead of hanging every request.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connects to Redis, turning failure into [`StoreError::Unavailable`] naming the URL; each
+/// command waits at most `command_timeout` for its answer.
+pub async fn connect(
+    url: &str,
+    command_timeout: Duration,
+) -> Result<(Client, Connection), StoreError> {
     let unavailable = |source| StoreError::Unavailable {
         url: redact(url),
         source,
     };
     let client = Client::open(url).map_err(unavailable)?;
-    let conn = manage(&client).await.map_err(unavailable)?;
+    let conn = manage(&client, command_timeout)
+        .await
+        .map_err(unavailable)?;
     Ok((client, conn))
 }
 
 /// A connection of its own to `client`'s Redis, made anew when lost.
-async fn manage(client: &Client) -> redis::RedisResult<Connection> {
+async fn manage(client: &Client, command_timeout: Duration) -> redis::RedisResult<Connection> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(Duration::from_secs(30)))
+        .set_response_timeout(Some(command_timeout))
         .set_number_of_retries(CONNECT_RETRIES)
         .set_max_delay(Duration::from_millis(500));
     ConnectionManager::new_with_config(client.clone(), config).await
@@ -69,6 +80,8 @@ pub struct RedisStore {
     stamper: Stamper,
     /// The writer lease every append is fenced by; none: appends are not fenced.
     lease: Option<Arc<Lease>>,
+    /// How long a command waits for Redis's answer.
+    command_timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -80,15 +93,27 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url` and uses the keys of `keys`.
+    /// Connects to `url` and uses the keys of `keys`; commands time out after
+    /// [`DEFAULT_COMMAND_TIMEOUT`].
     pub async fn open(url: &str, keys: KeySpace, stamper: Stamper) -> Result<Self, StoreError> {
-        let (client, conn) = connect(url).await?;
+        Self::open_with_timeout(url, keys, stamper, DEFAULT_COMMAND_TIMEOUT).await
+    }
+
+    /// [`RedisStore::open`], each command waiting at most `command_timeout` for its answer.
+    pub async fn open_with_timeout(
+        url: &str,
+        keys: KeySpace,
+        stamper: Stamper,
+        command_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let (client, conn) = connect(url, command_timeout).await?;
         Ok(RedisStore {
             client: Arc::new(client),
             conn,
             keys: Arc::new(keys),
             stamper,
             lease: None,
+            command_timeout,
         })
     }
 
@@ -111,7 +136,7 @@ impl RedisStore {
 
     /// A connection for one task alone (one that `WATCH`es a key must not share it).
     pub async fn dedicated_connection(&self) -> Result<Connection, StoreError> {
-        Ok(manage(&self.client).await?)
+        Ok(manage(&self.client, self.command_timeout).await?)
     }
 
     /// The writer lease appends are fenced by, if any.

@@ -1,5 +1,5 @@
-//! `GET /metrics`: the counters behind `/stats`, queue depths and the grid's intensity now, in
-//! the OpenMetrics text format for Prometheus. Read from the journal's model in memory, so a
+//! `GET /metrics`: the counters behind `/stats`, queue depths, the grid's intensity now, refused
+//! submissions and contained panics, in the OpenMetrics text format for Prometheus. Read from the journal's model in memory, so a
 //! scrape costs Redis nothing and still answers while Redis is away (when alerting needs it).
 
 use std::collections::BTreeMap;
@@ -48,20 +48,23 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     let svc = &state.orchestrator.svc;
     let intensity = svc.grid.intensity_at(svc.clock.now());
     let refusals = state.refusals.snapshot();
+    let panics = crate::telemetry::panics();
     let registry = {
         let model = svc.journal.model();
-        registry_of(&model, intensity, refusals)
+        registry_of(&model, intensity, refusals, panics)
     };
     let mut body = String::new();
     encode(&mut body, &registry).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(body))
 }
 
-/// Every metric, as of `model`, the grid's `intensity` now and the `refusals` so far.
+/// Every metric, as of `model`, the grid's `intensity` now, and the `refusals` and `panics` so
+/// far.
 fn registry_of(
     model: &ReadModel,
     intensity: f64,
     refusals: BTreeMap<&'static str, u64>,
+    panics: u64,
 ) -> Registry {
     let c = &model.counters;
     let mut registry = Registry::with_prefix("carbonq");
@@ -158,5 +161,33 @@ fn registry_of(
         "Submissions answered with an error, by its code (busy, store_unavailable, ...)",
         refused,
     );
+    count(
+        &mut registry,
+        "panics",
+        "Panics contained since start: handlers, actors, executors",
+        panics,
+    );
     registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_panics_counted_since_start_are_scraped_with_their_help() {
+        let refusals = BTreeMap::from([("busy", 2)]);
+        let registry = registry_of(&ReadModel::default(), 300.0, refusals, 3);
+        let mut text = String::new();
+        encode(&mut text, &registry).expect("encodes");
+        for line in [
+            "# HELP carbonq_panics Panics contained since start: handlers, actors, executors.",
+            "# TYPE carbonq_panics counter",
+            "carbonq_panics_total 3",
+            "carbonq_submissions_refused_total{code=\"busy\"} 2",
+            "carbonq_jobs_submitted_total 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+    }
 }

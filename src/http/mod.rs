@@ -8,6 +8,7 @@
 //! - [`stats`]: `GET /stats`, `GET /queues`.
 //! - [`job_page`]: cursor paging over the `jobs:index` sorted set.
 //! - [`api_error`]: every failure, its status code and JSON body.
+//! - [`panic_guard`]: a panic in a handler answers 500 instead of dropping the connection.
 //!
 //! Invariant: a request that is refused appends nothing. Writes go through the intake actor,
 //! which validates before it appends; a body that does not parse never reaches it.
@@ -22,6 +23,7 @@ pub mod health;
 pub mod job_page;
 pub mod jobs;
 pub mod metrics;
+pub mod panic_guard;
 pub mod stats;
 
 use actix_web::web;
@@ -55,30 +57,37 @@ pub struct BatchLimits {
     pub body_limit: usize,
 }
 
-/// Registers every route; the app must also hold a `web::Data<AppState>`.
+/// Registers every route; the app must also hold a `web::Data<AppState>`. Every route, and the
+/// answers for unknown paths and methods, run under [`panic_guard::ContainPanics`].
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let resource = |path: &str| web::resource(path).default_service(web::to(health::no_method));
     cfg.app_data(
         web::QueryConfig::default()
             .error_handler(|e, _| ApiError::InvalidQuery(e.to_string()).into()),
     )
-    .service(resource("/health").route(web::get().to(health::health)))
-    .service(resource("/").route(web::get().to(health::index)))
     .service(
-        resource("/jobs")
-            .route(web::post().to(jobs::submit))
-            .route(web::get().to(jobs::list)),
-    )
-    .service(resource("/jobs/batch").route(web::post().to(jobs::submit_batch)))
-    .service(
-        resource("/jobs/{id}")
-            .route(web::get().to(jobs::get))
-            .route(web::delete().to(jobs::cancel)),
-    )
-    .service(resource("/jobs/{id}/explain").route(web::get().to(jobs::explain)))
-    .service(resource("/jobs/{id}/events").route(web::get().to(jobs::events)))
-    .service(resource("/stats").route(web::get().to(stats::stats)))
-    .service(resource("/queues").route(web::get().to(stats::queues)))
-    .service(resource("/metrics").route(web::get().to(metrics::metrics)))
-    .default_service(web::to(health::no_route));
+        // A scope with an empty prefix matches every path: the one place to wrap them all, as
+        // a `ServiceConfig` cannot wrap the app it configures.
+        web::scope("")
+            .wrap(panic_guard::ContainPanics)
+            .service(resource("/health").route(web::get().to(health::health)))
+            .service(resource("/").route(web::get().to(health::index)))
+            .service(
+                resource("/jobs")
+                    .route(web::post().to(jobs::submit))
+                    .route(web::get().to(jobs::list)),
+            )
+            .service(resource("/jobs/batch").route(web::post().to(jobs::submit_batch)))
+            .service(
+                resource("/jobs/{id}")
+                    .route(web::get().to(jobs::get))
+                    .route(web::delete().to(jobs::cancel)),
+            )
+            .service(resource("/jobs/{id}/explain").route(web::get().to(jobs::explain)))
+            .service(resource("/jobs/{id}/events").route(web::get().to(jobs::events)))
+            .service(resource("/stats").route(web::get().to(stats::stats)))
+            .service(resource("/queues").route(web::get().to(stats::queues)))
+            .service(resource("/metrics").route(web::get().to(metrics::metrics)))
+            .default_service(web::to(health::no_route)),
+    );
 }

@@ -1,11 +1,13 @@
 //! Every way an HTTP request can fail, and the one place each is mapped to a status code.
 //!
-//! Errors answer a JSON body with a machine-readable `error` code and a human `message`, except
-//! the two 404s, which keep the seed's FastAPI body `{"detail": ...}` that clients already read.
-//! Internal failures are logged in full and answered without detail.
+//! Errors answer a JSON body with a machine-readable `error` code and a human `message`. The job
+//! 404 answers the seed's FastAPI body `{"detail": "Job not found"}` alone, byte for byte, which
+//! its clients read; the route 404 and the 405 keep the seed's `detail` beside `error` and
+//! `message`. Internal failures (a contained panic among them) are logged in full and answered
+//! without detail.
 
 use actix::MailboxError;
-use actix_web::error::JsonPayloadError;
+use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
@@ -45,6 +47,9 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("the body must be sent as application/json")]
     UnsupportedMediaType,
+    /// The body is compressed in a way this server does not decode.
+    #[error("content-encoding {0:?} is not supported: send the body as identity, gzip or deflate")]
+    UnsupportedContentEncoding(String),
     /// The submission parsed but is refused (unknown urgency, deadline in the past, ...).
     #[error(transparent)]
     Invalid(#[from] Invalid),
@@ -52,10 +57,10 @@ pub enum ApiError {
     #[error("job not found")]
     JobNotFound,
     /// No such route.
-    #[error("no such route")]
+    #[error("no route has this path (GET / lists the endpoints)")]
     RouteNotFound,
     /// The route exists but not with this method.
-    #[error("method not allowed")]
+    #[error("this path does not take this method (GET / lists the endpoints)")]
     MethodNotAllowed,
     /// The job has started or finished and can no longer be cancelled.
     #[error("job {0} has already started or finished")]
@@ -81,6 +86,7 @@ impl ApiError {
             ApiError::InvalidCursor(_) => "invalid_cursor",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedContentEncoding(_) => "unsupported_content_encoding",
             ApiError::Invalid(i) => i.code,
             ApiError::JobNotFound | ApiError::RouteNotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -109,7 +115,9 @@ impl ResponseError for ApiError {
             | ApiError::InvalidQuery(_)
             | ApiError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedContentEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::JobNotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -125,10 +133,19 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, s.to_string()));
         }
         let body = match self {
-            // The seed's FastAPI bodies, byte for byte.
+            // The seed's FastAPI body, byte for byte: its clients read `detail`.
             ApiError::JobNotFound => json!({ "detail": "Job not found" }),
-            ApiError::RouteNotFound => json!({ "detail": "Not Found" }),
-            ApiError::MethodNotAllowed => json!({ "detail": "Method Not Allowed" }),
+            // The seed's `detail`, and the code and message every other error has.
+            ApiError::RouteNotFound => json!({
+                "detail": "Not Found",
+                "error": self.code(),
+                "message": self.to_string(),
+            }),
+            ApiError::MethodNotAllowed => json!({
+                "detail": "Method Not Allowed",
+                "error": self.code(),
+                "message": self.to_string(),
+            }),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 json!({ "error": self.code(), "message": "internal error; nothing was changed" })
@@ -198,7 +215,14 @@ impl From<JsonPayloadError> for ApiError {
                     ApiError::InvalidJson(message)
                 }
             }
-            JsonPayloadError::Payload(e) => ApiError::InvalidJson(e.to_string()),
+            // A body that does not decode as its `Content-Encoding` says ends here, its cause
+            // wrapped in an `Option`'s debug form: name the cause alone.
+            JsonPayloadError::Payload(PayloadError::Incomplete(Some(e)) | PayloadError::Io(e)) => {
+                ApiError::InvalidJson(format!("the body could not be read: {e}"))
+            }
+            JsonPayloadError::Payload(e) => {
+                ApiError::InvalidJson(format!("the body could not be read: {e}"))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::dev::JsonBody;
+use actix_web::http::header;
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -95,18 +96,55 @@ pub async fn read_submission(
     read_json(req, payload, limit).await
 }
 
-/// Reads and parses a JSON body of at most `limit` bytes. The limit is an argument, so the body
-/// is read here rather than by a `web::Json` extractor, whose limit is fixed when the routes are
-/// built.
+/// Reads and parses a JSON body of at most `limit` bytes (after decoding). The limit is an
+/// argument, so the body is read here rather than by a `web::Json` extractor, whose limit is
+/// fixed when the routes are built.
 async fn read_json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<T, ApiError> {
+    check_content_encoding(req)?;
     let mut payload = payload.into_inner();
     Ok(JsonBody::new(req, &mut payload, None, true)
         .limit(limit)
         .await?)
+}
+
+/// The `Content-Encoding`s a body may be sent in: those actix-web decodes with the
+/// `compress-gzip` feature, and an empty value, which names no coding. actix-web reads the
+/// header's first value only, and passes any value but `gzip` and `deflate` on undecoded
+/// (`br` and `zstd` among them, without their features): a body compressed so would reach the
+/// JSON parser as garbage, so those are refused up front.
+const DECODED_ENCODINGS: [&str; 4] = ["", "identity", "gzip", "deflate"];
+
+/// Refuses a body in an encoding [`read_json`] would not decode, or in several.
+fn check_content_encoding(req: &HttpRequest) -> Result<(), ApiError> {
+    let mut values = req.headers().get_all(header::CONTENT_ENCODING);
+    let Some(first) = values.next() else {
+        return Ok(());
+    };
+    // Named in the answer, cut short: a header can be kilobytes long.
+    let named = |v: &header::HeaderValue| -> String {
+        String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(64)
+            .collect()
+    };
+    if let Some(second) = values.next() {
+        let both = format!("{}, {}", named(first), named(second));
+        return Err(ApiError::UnsupportedContentEncoding(both));
+    }
+    let decoded = first.to_str().is_ok_and(|v| {
+        DECODED_ENCODINGS
+            .iter()
+            .any(|known| v.trim().eq_ignore_ascii_case(known))
+    });
+    if decoded {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedContentEncoding(named(first)))
+    }
 }
 
 /// The query of `GET /jobs`.

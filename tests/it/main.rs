@@ -4,6 +4,7 @@ mod support;
 
 mod events_golden;
 mod http;
+mod http_edge;
 mod journal;
 mod projections;
 mod replay_cli;

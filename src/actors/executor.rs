@@ -12,6 +12,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
+use super::submission::MAX_DURATION_S;
 use crate::events::JobSubmitted;
 
 /// One way of running jobs.
@@ -105,8 +106,15 @@ impl Executors {
         let duration = job.duration_s.unwrap_or(self.default_duration_s);
         match executor {
             Executor::Simulated { speedup } => {
+                // Intake bounds durations; a log from before it did may hold any u64, which
+                // would hold a worker for ever (or overflow the wait).
+                if duration > MAX_DURATION_S {
+                    return Err(Failure::coded(
+                        "invalid_duration",
+                        format!("duration_s {duration} is past the {MAX_DURATION_S} s bound"),
+                    ));
+                }
                 let secs = duration as f64 / speedup.max(1e-9);
-                // Intake bounds durations; a log from before it did may hold any u64.
                 let wait = Duration::try_from_secs_f64(secs).map_err(|e| {
                     Failure::coded("invalid_duration", format!("cannot wait {secs} s: {e}"))
                 })?;
@@ -349,16 +357,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_duration_no_clock_can_wait_fails_the_attempt_instead_of_panicking() {
-        let slow = Executors {
-            default: Executor::Simulated { speedup: 1e-9 },
-            ..Executors::simulated()
-        };
-        let spec = JobSubmitted {
-            duration_s: Some(u64::MAX),
+    async fn a_duration_past_the_bound_fails_the_attempt_instead_of_panicking_or_holding_on() {
+        let spec = |d| JobSubmitted {
+            duration_s: Some(d),
             ..job()
         };
-        let failure = slow.run(Uuid::nil(), 1, &spec).await.unwrap_err();
-        assert_eq!(failure.error, "invalid_duration");
+        for d in [u64::MAX, MAX_DURATION_S + 1] {
+            let failure = Executors::simulated()
+                .run(Uuid::nil(), 1, &spec(d))
+                .await
+                .unwrap_err();
+            assert_eq!(failure.error, "invalid_duration");
+        }
     }
 }

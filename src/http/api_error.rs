@@ -199,6 +199,29 @@ impl From<MailboxError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A body that is JSON but whose field at `e.path()` has the wrong type or value: the
+    /// message starts with the field (`duration_s: invalid type: ...`).
+    pub fn from_field_error(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // `deny_unknown_fields` reports through serde's generic data error; its text is the only
+        // thing that tells it apart from a wrong type. Its path ends with the unknown field,
+        // which the text names already: the object it is in is what the path adds.
+        if inner.starts_with("unknown field `") {
+            return ApiError::UnknownField(match path.rsplit_once('.') {
+                Some((object, _)) => format!("{object}: {inner}"),
+                None => inner,
+            });
+        }
+        ApiError::InvalidJson(if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        })
+    }
+}
+
 impl From<JsonPayloadError> for ApiError {
     fn from(e: JsonPayloadError) -> Self {
         match e {

@@ -13,6 +13,7 @@ use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::job_page::{self, JobCursor, DEFAULT_LIMIT, MAX_LIMIT};
@@ -106,9 +107,13 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     check_content_encoding(req)?;
     let mut payload = payload.into_inner();
-    Ok(JsonBody::new(req, &mut payload, None, true)
+    // Read as raw JSON first (syntax checked, nothing parsed into fields), then parsed into `T`
+    // with the path of the field at fault kept, so an error names it: `jobs[3].deadline: ...`.
+    let raw: Box<RawValue> = JsonBody::new(req, &mut payload, None, true)
         .limit(limit)
-        .await?)
+        .await?;
+    let mut fields = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut fields).map_err(ApiError::from_field_error)
 }
 
 /// The `Content-Encoding`s a body may be sent in: those actix-web decodes with the

@@ -495,6 +495,69 @@ async fn every_bad_request_is_refused_and_appends_nothing() {
         ("bad_limit", get("/jobs?limit=many"), 400),
         ("unknown_route", get("/nowhere"), 404),
         ("wrong_method", TestRequest::put().uri("/jobs"), 405),
+        // Each of these stopped the intake, or a worker, before submissions were bounded.
+        (
+            "duration_past_i64_with_deadline",
+            submit(&json!({
+                "type": "x", "urgency": "normal", "duration_s": 9_223_372_036_854_775_807_u64,
+                "deadline": (Utc::now() + TimeDelta::days(30)).to_rfc3339(),
+            })),
+            422,
+        ),
+        (
+            "duration_past_i64_in_a_batch",
+            TestRequest::post()
+                .uri("/jobs/batch")
+                .set_json(json!({ "jobs": [
+                    { "type": "x" },
+                    { "type": "x", "duration_s": 1_000_000_000_000_000_u64, "deadline": soon },
+                ]})),
+            422,
+        ),
+        (
+            "duration_u64_max_critical",
+            submit(&json!({ "type": "inference", "urgency": "critical", "duration_s": u64::MAX })),
+            422,
+        ),
+        (
+            "power_past_100_kw",
+            submit(&json!({ "power_w": 100_001.0 })),
+            422,
+        ),
+        (
+            "tenant_past_256_bytes",
+            submit(&json!({ "tenant": "t".repeat(257) })),
+            422,
+        ),
+        (
+            "type_not_a_safe_name",
+            submit(&json!({ "type": "rm -rf /" })),
+            422,
+        ),
+        (
+            "deadline_without_zone",
+            submit(&json!({ "deadline": "2026-12-03T09:00:00" })),
+            400,
+        ),
+        (
+            "deadline_not_a_time",
+            submit(&json!({ "deadline": "tomorrow" })),
+            400,
+        ),
+        (
+            "deadline_past_a_year",
+            submit(&json!({ "deadline": (Utc::now() + TimeDelta::days(400)).to_rfc3339() })),
+            422,
+        ),
+        (
+            "batch_job_of_wrong_type",
+            TestRequest::post()
+                .uri("/jobs/batch")
+                .set_json(json!({ "jobs": [
+                    { "type": "x" }, { "duration_s": -1 },
+                ]})),
+            400,
+        ),
     ];
     let mut answers = serde_json::Map::new();
     for (name, req, status) in cases {
@@ -513,10 +576,14 @@ async fn every_bad_request_is_refused_and_appends_nothing() {
         answers["unknown_job"]["body"],
         json!({ "detail": "Job not found" })
     );
+    // None of them stopped the intake.
+    let after = send(&app, submit(&json!({ "type": "x" })).to_request()).await;
+    assert_eq!(after.status, 200, "{after:?}");
     snapshots().bind(|| {
         insta::assert_json_snapshot!("refusals", answers, {
             ".deadline_in_past.body.message" => "[redacted]",
             ".deadline_shorter_than_duration.body.message" => "[redacted]",
+            ".deadline_past_a_year.body.message" => "[redacted]",
         });
     });
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use actix_web::{web, App, HttpServer};
+use chrono::{DateTime, Utc};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::oneshot;
 
@@ -18,11 +19,13 @@ use crate::actors::worker::{RetryPolicy, RunDefaults};
 use crate::actors::{Orchestrator, SystemConfig};
 use crate::clock::SystemClock;
 use crate::config::Settings;
+use crate::events::StreamId;
 use crate::grid::{ClockMapping, GridError, GridSignal, Region};
 use crate::http::{routes, AppState, BatchLimits};
 use crate::ids::IdGen;
 use crate::policy::{Policy, PolicyError};
 use crate::projections::error_chain;
+use crate::projections::ReadModel;
 use crate::projections::Status;
 use crate::store::{HeldLease, LeaseError, Patience, RedisStore, Stamper, StoreError};
 
@@ -42,6 +45,10 @@ pub enum ServeError {
         /// Who holds it now.
         holder: String,
     },
+    /// The log went back in time under this process (Redis lost data); it stopped appending
+    /// and stopped, so that a restart serves what the log still holds.
+    #[error("stopped: {0}; restart carbonq serve to serve what the log still holds")]
+    LogRewound(StoreError),
     /// The policy file is invalid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -164,6 +171,13 @@ async fn serve_holding(
     bind: &str,
 ) -> Result<(), ServeError> {
     let projected = ProjectedJournal::start(store).await?;
+    // From here on the log must never end before what was read: a Redis that comes back empty,
+    // or from an older AOF, is noticed by the next append or within a second.
+    let read = projected.journal.model().checkpoint;
+    if read > StreamId::ZERO {
+        store.raise_floor(read);
+    }
+    let watch = actix_rt::spawn(watch_floor(store.clone()));
     let policy = load_policy(&settings)?;
     let svc = Services {
         journal: projected.journal.clone(),
@@ -216,7 +230,15 @@ async fn serve_holding(
             handle.stop(false).await;
             return Err(ServeError::LeaseLost { holder });
         }
+        rewound = store.rewound_log() => {
+            // The model holds jobs the log no longer does: answer nothing more from it.
+            handle.stop(false).await;
+            watch.abort();
+            log_loss(&rewound, &svc.journal.model());
+            return Err(ServeError::LogRewound(rewound));
+        }
     }
+    watch.abort();
     handle.stop(true).await;
     let _ = served.await;
     let grace = Duration::from_secs(settings.http.shutdown_grace_s);
@@ -240,6 +262,50 @@ async fn serve_holding(
     let _ = projected.stop(left.max(Duration::from_secs(5))).await;
     tracing::info!("carbonq stopped");
     Ok(())
+}
+
+/// Checks every second that the log still reaches what this process appended or read (see
+/// [`RedisStore::check_floor`]); Redis being away is not a finding.
+async fn watch_floor(store: RedisStore) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e @ StoreError::Rewound { .. }) = store.check_floor().await {
+            tracing::debug!(error = %e, "the log went back in time");
+        }
+    }
+}
+
+/// Logs what a log that went back in time lost, as far as this process's model tells: the jobs
+/// submitted after the log's last entry now, and what to do.
+fn log_loss(rewound: &StoreError, model: &ReadModel) {
+    let StoreError::Rewound { found, .. } = rewound else {
+        return;
+    };
+    let kept_until = found
+        .parse::<StreamId>()
+        .ok()
+        .and_then(|id| DateTime::<Utc>::from_timestamp_millis(i64::try_from(id.ms).ok()?));
+    let lost_jobs = model
+        .jobs
+        .values()
+        .filter(|v| kept_until.is_none_or(|t| v.created_at > t))
+        .count();
+    let unfinished = model
+        .jobs
+        .values()
+        .filter(|v| kept_until.is_none_or(|t| v.created_at > t) && !v.status.is_terminal())
+        .count();
+    tracing::error!(
+        error = %rewound,
+        entries_read = model.applied,
+        jobs_known = model.jobs.len(),
+        jobs_lost = lost_jobs,
+        unfinished_lost = unfinished,
+        "the log went back in time: Redis lost data (restarted empty, or from an older AOF or \
+         snapshot). Stopped appending and stopping; jobs submitted after the log's last entry are \
+         gone from it, and their clients must submit them again. Turn on appendonly with \
+         appendfsync always to keep every acknowledged job; a restart serves what the log holds"
+    );
 }
 
 /// Reloads the policy on SIGHUP or when its file changes; an invalid policy is refused and the

@@ -2,14 +2,31 @@
 -- A job's version is the length of its index list (`<stream>:job:<id>`, its stream ids), so the
 -- check and the index are one key and one write.
 -- KEYS[1] = stream, KEYS[2] = the writer lease. ARGV[1] = the caller's lease value ('' when
--- not fenced), ARGV[2] = its time to live (ms), ARGV[3] = number of requests, then per request:
+-- not fenced), ARGV[2] = its time to live (ms), ARGV[3] = the caller's floor: the newest entry
+-- it appended or read ('' for none), ARGV[4] = number of requests, then per request:
 --   job id, expected version, event count, replaced count, then 7 values per event:
 --   type, v, eid, at, corr, cause, data; then the stream ids of the entries it replaces
 -- A request whose last event is a `JobRetired` deletes the job's other entries and its index; one
 -- that names replaced entries deletes those. Neither leaves its job an index.
 -- Returns one reply per request: {1, id, id, ...} when appended, {0, actual} on conflict; an
--- error `FENCED held by <value>` and nothing appended when another process holds the lease.
+-- error `FENCED held by <value>` and nothing appended when another process holds the lease; an
+-- error `REWOUND <last id or none>` and nothing appended when the stream ends before the floor
+-- (Redis lost data: restarted empty, or from an AOF or snapshot older than the caller's view).
 local stream = KEYS[1]
+local floor = ARGV[3]
+if floor ~= '' then
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  local behind = last == nil
+  if not behind then
+    local lm, ls = string.match(last[1], '(%d+)-(%d+)')
+    local fm, fs = string.match(floor, '(%d+)-(%d+)')
+    lm, ls, fm, fs = tonumber(lm), tonumber(ls), tonumber(fm), tonumber(fs)
+    behind = lm < fm or (lm == fm and ls < fs)
+  end
+  if behind then
+    return redis.error_reply('REWOUND ' .. (last and last[1] or 'none'))
+  end
+end
 local lease = ARGV[1]
 if lease ~= '' then
   local holder = redis.call('GET', KEYS[2])
@@ -21,9 +38,9 @@ if lease ~= '' then
   end
 end
 local index_prefix = stream .. ':job:'
-local n = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
 local out = {}
-local i = 4
+local i = 5
 for r = 1, n do
   local job, expected, count = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local replaced = tonumber(ARGV[i + 3])

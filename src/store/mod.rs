@@ -72,6 +72,15 @@ pub enum StoreError {
         /// Who holds it now.
         holder: String,
     },
+    /// The log went back in time: it ends before the newest entry this process appended or
+    /// read (Redis restarted empty, or from an older AOF or snapshot); nothing was appended.
+    #[error("the log went back in time: it ends at {found}, before {floor}, which this process appended or read")]
+    Rewound {
+        /// The newest entry this process appended or read.
+        floor: String,
+        /// The log's last entry now (`none`: the stream is gone).
+        found: String,
+    },
     /// Redis answered with an error.
     #[error("redis command failed")]
     Redis(#[from] redis::RedisError),
@@ -92,7 +101,9 @@ impl StoreError {
     /// stops (its callers are answered 503, and a patient append waits until it does).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Unavailable { .. } | StoreError::Fenced { .. } => true,
+            StoreError::Unavailable { .. }
+            | StoreError::Fenced { .. }
+            | StoreError::Rewound { .. } => true,
             StoreError::Redis(e) => {
                 e.is_io_error()
                     || e.is_connection_dropped()

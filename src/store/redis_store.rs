@@ -82,6 +82,19 @@ pub struct RedisStore {
     lease: Option<Arc<Lease>>,
     /// How long a command waits for Redis's answer.
     command_timeout: Duration,
+    /// The newest entry this process appended or read, and whether the log was found behind it.
+    floor: Arc<Floor>,
+}
+
+/// What a process has seen of its log, so that it notices the log going back in time.
+#[derive(Default)]
+struct Floor {
+    /// The newest entry appended or read; appends are refused while the log ends before it.
+    newest: std::sync::Mutex<Option<StreamId>>,
+    /// Set once the log is found behind `newest`: that entry, and the log's last one then.
+    rewound: OnceLock<(String, String)>,
+    /// Woken when `rewound` is set.
+    noticed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -114,6 +127,7 @@ impl RedisStore {
             stamper,
             lease: None,
             command_timeout,
+            floor: Arc::default(),
         })
     }
 
@@ -137,6 +151,66 @@ impl RedisStore {
     /// A connection for one task alone (one that `WATCH`es a key must not share it).
     pub async fn dedicated_connection(&self) -> Result<Connection, StoreError> {
         Ok(manage(&self.client, self.command_timeout).await?)
+    }
+
+    /// Raises the floor to `id`, an entry this process read (or appended): from then on an
+    /// append is refused, as [`StoreError::Rewound`], while the log ends before it.
+    pub fn raise_floor(&self, id: StreamId) {
+        let mut newest = self.floor.newest.lock().unwrap_or_else(|e| e.into_inner());
+        if newest.is_none_or(|n| n < id) {
+            *newest = Some(id);
+        }
+    }
+
+    /// The newest entry this process appended or read.
+    pub fn floor(&self) -> Option<StreamId> {
+        *self.floor.newest.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks the log's last entry against the floor (one `XREVRANGE ... COUNT 1`), as every
+    /// append does: a `serve` that appends nothing for a while still notices a lost log.
+    pub async fn check_floor(&self) -> Result<(), StoreError> {
+        let Some(floor) = self.floor() else {
+            return Ok(());
+        };
+        let mut conn = self.conn.clone();
+        let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(self.keys.streams())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        let found = last.ids.first().and_then(|e| e.id.parse::<StreamId>().ok());
+        if found.is_some_and(|f| f >= floor) {
+            return Ok(());
+        }
+        let found = found.map_or_else(|| "none".to_owned(), |f| f.to_string());
+        Err(self.rewound(floor.to_string(), found))
+    }
+
+    /// Records that the log was found behind the floor, wakes [`RedisStore::rewound_log`], and
+    /// returns the error to answer.
+    fn rewound(&self, floor: String, found: String) -> StoreError {
+        let _ = self.floor.rewound.set((floor.clone(), found.clone()));
+        self.floor.noticed.notify_waiters();
+        StoreError::Rewound { floor, found }
+    }
+
+    /// Ends once an append or [`RedisStore::check_floor`] has found the log behind the floor;
+    /// answers what was found.
+    pub async fn rewound_log(&self) -> StoreError {
+        loop {
+            let noticed = self.floor.noticed.notified();
+            if let Some((floor, found)) = self.floor.rewound.get() {
+                return StoreError::Rewound {
+                    floor: floor.clone(),
+                    found: found.clone(),
+                };
+            }
+            noticed.await;
+        }
     }
 
     /// The writer lease appends are fenced by, if any.
@@ -166,6 +240,8 @@ impl RedisStore {
             Some(lease) => invocation.arg(lease.value()).arg(lease.ttl_ms()),
             None => invocation.arg("").arg(0),
         };
+        let floor = self.floor();
+        invocation.arg(floor.map(|f| f.to_string()).unwrap_or_default());
         invocation.arg(requests.len());
         let mut metas: Vec<Vec<EventMeta>> = Vec::with_capacity(requests.len());
         for request in &requests {
@@ -206,16 +282,27 @@ impl RedisStore {
             metas.push(request_metas);
         }
         let mut conn = self.conn.clone();
-        let reply: Value = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| super::lease::fenced(&e).unwrap_or(StoreError::Redis(e)))?;
+        let reply: Value = invocation.invoke_async(&mut conn).await.map_err(|e| {
+            if e.code() == Some("REWOUND") {
+                let found = e.detail().unwrap_or("none").to_owned();
+                let floor = floor.map(|f| f.to_string()).unwrap_or_default();
+                return self.rewound(floor, found);
+            }
+            super::lease::fenced(&e).unwrap_or(StoreError::Redis(e))
+        })?;
         let Value::Array(replies) = reply else {
             return Err(StoreError::Protocol(format!("append returned {reply:?}")));
         };
         let mut out = Vec::with_capacity(requests.len());
         for ((request, reply), request_metas) in requests.into_iter().zip(replies).zip(metas) {
             out.push(append_result(request, reply, request_metas)?);
+        }
+        let newest = out
+            .iter()
+            .filter_map(|r| r.as_ref().ok()?.last().map(|e| e.stream_id))
+            .max();
+        if let Some(id) = newest {
+            self.raise_floor(id);
         }
         Ok(out)
     }

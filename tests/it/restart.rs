@@ -308,6 +308,38 @@ async fn after_redis_restarts_under_load_every_job_completes_exactly_once() {
     assert_read_models_equal_a_rebuild(&redis);
 }
 
+/// A Redis that keeps nothing on disk, killed under load and started again empty: `serve`
+/// notices the log went back in time, appends nothing to the empty one, says what was lost and
+/// exits 2, instead of serving jobs from memory that the log no longer holds.
+#[tokio::test]
+async fn a_redis_that_comes_back_empty_stops_serve_with_code_2_saying_what_was_lost() {
+    let mut redis = TestRedis::start();
+    let mut server = serve(&redis).await;
+    let client = reqwest::Client::new();
+    submit_batch(&client, &server.base, (0..30).map(job).collect()).await;
+    wait_for_work_under_way(&server.base).await;
+
+    redis.restart(); // nothing kept: the stream is gone
+    server.fails_saying("the log went back in time").await;
+    // Human logs colour field names: strip the escapes to read them.
+    let said = server
+        .stderr()
+        .replace("\u{1b}[3m", "")
+        .replace("\u{1b}[0m", "")
+        .replace("\u{1b}[2m", "");
+    assert!(said.contains("jobs_lost=30"), "{said}");
+
+    let store = EventStore::Redis(redis_store(&redis).await);
+    assert!(
+        log_events(&store).await.is_empty(),
+        "appended to the emptied log"
+    );
+    // A restart serves what the log holds: nothing.
+    let server = serve(&redis).await;
+    let (status, _) = get_json(&server.base, &format!("/jobs/{}", uuid::Uuid::nil())).await;
+    assert_eq!(status, 404);
+}
+
 /// The value of the log's writer lease key, if any.
 async fn lease_holder(redis: &TestRedis) -> Option<String> {
     let store = redis_store(redis).await;

@@ -286,3 +286,37 @@ async fn two_redis_writers_racing_on_the_same_jobs_never_both_win_a_version() {
         assert_eq!(versions, (1..=40).collect::<Vec<_>>());
     }
 }
+
+/// A Redis that lost data (here: `FLUSHALL`, as a restart with nothing on disk leaves it) is
+/// noticed: an append is refused whole, and the floor check says where the log ends now.
+#[tokio::test]
+async fn an_append_to_a_log_that_went_back_in_time_is_refused_and_appends_nothing() {
+    let server = TestRedis::start();
+    let store = redis_store(&server).await;
+    let log = EventStore::Redis(store.clone());
+    let written = log.append(request(1, 0, first(2))).await.unwrap();
+    assert_eq!(store.floor(), Some(written[1].stream_id));
+    store.check_floor().await.unwrap();
+
+    let mut conn = store.connection();
+    let _: () = ::redis::cmd("FLUSHALL")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let refused = log.append(request(2, 0, first(1))).await.unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Rewound { found, .. } if found == "none"),
+        "{refused:?}"
+    );
+    assert!(refused.is_unavailable());
+    let all = log.read_range(Bound::Open, Bound::Open, 10).await.unwrap();
+    assert!(all.is_empty(), "appended to the emptied log: {all:?}");
+    assert!(matches!(
+        store.check_floor().await,
+        Err(StoreError::Rewound { .. })
+    ));
+    assert!(matches!(
+        store.rewound_log().await,
+        StoreError::Rewound { .. }
+    ));
+}

@@ -340,6 +340,81 @@ async fn a_redis_that_comes_back_empty_stops_serve_with_code_2_saying_what_was_l
     assert_eq!(status, 404);
 }
 
+/// A frozen Redis (`SIGSTOP`) answers nothing: a request that needs it gets 503
+/// `store_unavailable` with `Retry-After` once `redis.command_timeout_ms` has passed, instead
+/// of hanging; once Redis goes on, intake and workers carry on and every job completes once.
+#[tokio::test]
+async fn a_frozen_redis_gives_503_within_the_command_timeout_and_serve_carries_on_after() {
+    let redis = TestRedis::start();
+    let server = serve_with(
+        &redis.url(),
+        &[("CARBONQ__REDIS__COMMAND_TIMEOUT_MS", "500")],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    submit_batch(&client, &server.base, (0..10).map(job).collect()).await;
+    wait_for_work_under_way(&server.base).await;
+
+    redis.freeze();
+    for (method, path) in [("POST", "/jobs"), ("GET", "/stats")] {
+        let asked = Instant::now();
+        let r = client
+            .request(method.parse().unwrap(), format!("{}{path}", server.base))
+            .json(&job(99))
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await
+            .unwrap();
+        let took = asked.elapsed();
+        let retry_after = r.headers().get("retry-after").cloned();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"], "store_unavailable",
+            "{method} {path}: {body}"
+        );
+        assert!(retry_after.is_some(), "{method} {path}: no Retry-After");
+        assert!(
+            took < Duration::from_secs(5),
+            "{method} {path} took {took:?}"
+        );
+    }
+    redis.thaw();
+
+    // Accepted again; the 503 submission may or may not have been stored (it is looked up).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = client
+            .post(format!("{}/jobs", server.base))
+            .json(&job(100))
+            .send()
+            .await
+            .unwrap();
+        if r.status().is_success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never accepted again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let store = EventStore::Redis(redis_store(&redis).await);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while done(&server.base).await < submissions(&store).await {
+        assert!(Instant::now() < deadline, "jobs did not all finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut completed: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for e in log_events(&store).await {
+        if let JobEvent::Completed(_) = e.event {
+            *completed.entry(e.meta.job_id).or_default() += 1;
+        }
+    }
+    assert!(
+        completed.len() >= 11 && completed.values().all(|n| *n == 1),
+        "{completed:?}"
+    );
+    drop(server);
+    assert_read_models_equal_a_rebuild(&redis);
+}
+
 /// The value of the log's writer lease key, if any.
 async fn lease_holder(redis: &TestRedis) -> Option<String> {
     let store = redis_store(redis).await;

@@ -58,6 +58,25 @@ impl TestRedis {
         self.child.wait().expect("redis-server exits");
     }
 
+    /// Freezes the server (`SIGSTOP`): connections stay open and nothing is answered, as with
+    /// a Redis stalled by a slow disk or a paused VM.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (`SIGCONT`).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let sent = Command::new("kill")
+            .args([which, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {which} failed");
+    }
+
     /// Starts the server again after [`TestRedis::stop`], on the same socket and directory.
     pub fn start_again(&mut self) {
         self.child = spawn(&self.socket, self.dir.path(), self.durable);

@@ -257,7 +257,9 @@ impl QueueOps {
 }
 
 /// Writes one page, with the counters and the checkpoint, as one transaction: a crash leaves
-/// either none or all of the page applied.
+/// either none or all of the page applied. `number` is the page's place among the pages written
+/// under `keys` (one more than the last): a page whose number Redis already holds was applied,
+/// and sending it again (after Redis applied it and went away before answering) changes nothing.
 ///
 /// With a `fence` (the writer lease of `serve`) it is written only while this process holds the
 /// lease, on a connection of the caller's alone (see [`Lease::exec_fenced`]).
@@ -265,6 +267,7 @@ pub async fn write_page(
     conn: &mut Connection,
     keys: &KeySpace,
     page: &Page,
+    number: u64,
     fence: Option<&Lease>,
 ) -> Result<(), StoreError> {
     let mut pipe = redis::pipe();
@@ -291,10 +294,27 @@ pub async fn write_page(
         row.write(&mut pipe, keys, id);
     }
     write_meta(&mut pipe, keys, &page.stats, page.checkpoint);
+    let mark = keys.pages_written();
+    pipe.set(&mark, number).ignore();
     match fence {
-        Some(lease) => lease.exec_fenced(conn, &pipe).await,
-        None => Ok(pipe.query_async::<()>(conn).await?),
+        Some(lease) => lease.exec_fenced(conn, &pipe, (&mark, number)).await,
+        None => {
+            // One writer and no lease (tests, `simulate --redis`): read, then write.
+            if pages_written(conn, keys).await? >= number {
+                return Ok(());
+            }
+            Ok(pipe.query_async::<()>(conn).await?)
+        }
     }
+}
+
+/// How many pages have been written under `keys` (the last page's number).
+pub async fn pages_written(conn: &mut Connection, keys: &KeySpace) -> Result<u64, StoreError> {
+    let written: Option<u64> = redis::cmd("GET")
+        .arg(keys.pages_written())
+        .query_async(conn)
+        .await?;
+    Ok(written.unwrap_or(0))
 }
 
 /// Replaces every read model under `keys` with `model`, in pipelined chunks (for rebuilds into a

@@ -9,7 +9,7 @@
 //! journal, the log's one writer, hands a [`Page`] for each batch it appended and folded to the
 //! [`PageWriter`], so the service neither reads back nor folds twice what it has just written.
 
-use super::redis_writer::{write_all, write_page, Page};
+use super::redis_writer::{pages_written, write_all, write_page, Page};
 use super::{Anomaly, ReadModel};
 use chrono::{DateTime, Utc};
 
@@ -32,6 +32,8 @@ pub struct ProjectionRunner {
     fence: Option<Lease>,
     model: ReadModel,
     page_size: usize,
+    /// The number of the last page written under `keys`.
+    pages: u64,
 }
 
 impl ProjectionRunner {
@@ -72,6 +74,7 @@ impl ProjectionRunner {
                 })
                 .await?;
         }
+        let pages = pages_written(&mut conn, &keys).await?;
         Ok(ProjectionRunner {
             store,
             keys,
@@ -79,6 +82,7 @@ impl ProjectionRunner {
             fence,
             model,
             page_size: PAGE,
+            pages,
         })
     }
 
@@ -110,7 +114,15 @@ impl ProjectionRunner {
             }
         }
         let page = Page::gather(&self.model, &effects);
-        write_page(&mut self.conn, &self.keys, &page, self.fence.as_ref()).await?;
+        self.pages += 1;
+        write_page(
+            &mut self.conn,
+            &self.keys,
+            &page,
+            self.pages,
+            self.fence.as_ref(),
+        )
+        .await?;
         Ok(n)
     }
 
@@ -133,6 +145,7 @@ impl ProjectionRunner {
             conn: self.conn,
             keys: self.keys,
             fence: self.fence,
+            pages: self.pages,
         };
         (self.model, writer)
     }
@@ -147,6 +160,8 @@ pub struct PageWriter {
     conn: Connection,
     keys: KeySpace,
     fence: Option<Lease>,
+    /// The number of the last page written.
+    pages: u64,
 }
 
 impl PageWriter {
@@ -182,9 +197,20 @@ impl PageWriter {
                 Err(_) => break,
             }
         }
+        // Numbered once: every attempt sends the same number, so one that Redis applied without
+        // answering is not applied again.
+        self.pages += 1;
         let mut patience = Patience::default();
         loop {
-            match write_page(&mut self.conn, &self.keys, &page, self.fence.as_ref()).await {
+            match write_page(
+                &mut self.conn,
+                &self.keys,
+                &page,
+                self.pages,
+                self.fence.as_ref(),
+            )
+            .await
+            {
                 // Another process writes the log now, and keeps its read models.
                 Err(e @ StoreError::Fenced { .. }) => return Err(e),
                 // Redis away: keep the page and try again; the journal waits meanwhile.

@@ -124,6 +124,12 @@ impl KeySpace {
     pub fn checkpoint(&self) -> String {
         format!("{}projection:checkpoint", self.prefix)
     }
+
+    /// How many pages the projection writers have written (each page's number), so that a page
+    /// sent again after Redis applied it and went away before answering is not applied twice.
+    pub fn pages_written(&self) -> String {
+        format!("{}projection:pages", self.prefix)
+    }
 }
 
 #[cfg(test)]

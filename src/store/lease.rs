@@ -156,19 +156,32 @@ impl Lease {
     /// the key is `WATCH`ed and read first, so a takeover between the read and the `EXEC` aborts
     /// it. A renewal aborts it too, and it is sent again. `conn` must be this task's alone
     /// ([`RedisStore::dedicated_connection`]): a `WATCH` belongs to a connection.
+    ///
+    /// `mark` is a counter key the transaction sets and the number it sets it to: when the key
+    /// holds that number or a later one, the transaction was applied already (Redis applied it
+    /// and went away before answering, and this is the caller sending it again), and nothing is
+    /// sent.
     pub async fn exec_fenced(
         &self,
         conn: &mut super::Connection,
         transaction: &redis::Pipeline,
+        mark: (&str, u64),
     ) -> Result<(), StoreError> {
+        let (mark_key, number) = mark;
         loop {
-            let (holder,): (Option<String>,) = redis::pipe()
+            let (holder, reached): (Option<String>, Option<u64>) = redis::pipe()
                 .cmd("WATCH")
                 .arg(&self.key)
+                .arg(mark_key)
                 .ignore()
                 .get(&self.key)
+                .get(mark_key)
                 .query_async(conn)
                 .await?;
+            if reached >= Some(number) {
+                let _: () = redis::cmd("UNWATCH").query_async(conn).await?;
+                return Ok(());
+            }
             match holder {
                 Some(v) if v == self.value => {}
                 Some(other) => {

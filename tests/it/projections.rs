@@ -1,12 +1,17 @@
 //! The projection runner against a private Redis: pages with checkpoints, restarts, bad entries.
 
-use carbonq::events::StreamId;
-use carbonq::projections::redis_writer::{diff, write_all};
-use carbonq::projections::runner::{fold_log, ProjectionRunner};
-use carbonq::projections::{queries, Status};
-use carbonq::store::{Bound, EventStore};
+use std::time::Duration;
 
-use crate::support::{append_sample_log, job, redis_store, TestRedis};
+use carbonq::events::sample::one_of_each;
+use carbonq::events::StreamId;
+use carbonq::projections::redis_writer::{diff, write_all, write_page, Page};
+use carbonq::projections::runner::{fold_log, ProjectionRunner};
+use carbonq::projections::{queries, ReadModel, Status};
+use carbonq::store::{AppendRequest, Bound, EventStore};
+
+use crate::support::{
+    append_sample_log, job, redis_store, redis_store_at, AnswerCutter, TestRedis,
+};
 
 #[tokio::test]
 async fn a_projector_killed_between_pages_and_restarted_equals_a_rebuild_from_zero() {
@@ -128,4 +133,55 @@ async fn a_corrupted_entry_is_reported_with_its_id_and_skipped() {
         .unwrap();
     runner.catch_up().await.unwrap();
     assert_eq!(runner.model().checkpoint, bad.parse::<StreamId>().unwrap());
+}
+
+/// A page Redis applied but could not answer (it went away between the `EXEC` and its reply) is
+/// sent again by the writer: the second time must change nothing. A queue push applied twice
+/// left a job in `queue:*` for good (found with Redis killed under load, `appendfsync always`).
+#[tokio::test]
+async fn a_page_sent_again_after_its_answer_was_lost_is_applied_once() {
+    let server = TestRedis::start();
+    let cutter = AnswerCutter::start(server.socket());
+    let store = redis_store_at(&cutter.url()).await;
+    let log = EventStore::Redis(store.clone());
+    let events: Vec<_> = one_of_each().into_iter().take(4).collect(); // submitted .. scheduled
+    let recorded = log
+        .append(AppendRequest {
+            job_id: job(1),
+            expected_version: 0,
+            events,
+            correlation_id: job(1),
+            causation_id: None,
+            replaces: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let mut model = ReadModel::default();
+    let mut effects = Vec::new();
+    for r in recorded {
+        model.apply_entry(r.stream_id, Ok(r), &mut effects).unwrap();
+    }
+    let page = Page::gather(&model, &effects);
+    let lease = store.take_lease(Duration::from_secs(10)).await.unwrap();
+    let keys = store.keys().clone();
+
+    // The first write is applied; its answer is lost as Redis goes away (cut here), so the
+    // writer cannot tell and sends the page again once Redis answers.
+    let mut conn = store.dedicated_connection().await.unwrap();
+    write_page(&mut conn, &keys, &page, 1, Some(&lease))
+        .await
+        .unwrap();
+    cutter.cut_answers(true);
+    let cut = write_page(&mut conn, &keys, &page, 1, Some(&lease)).await;
+    assert!(cut.is_err_and(|e| e.is_unavailable()));
+    cutter.cut_answers(false);
+    let mut conn = store.dedicated_connection().await.unwrap();
+    write_page(&mut conn, &keys, &page, 1, Some(&lease))
+        .await
+        .unwrap();
+
+    let scratch = keys.scratch("rebuild");
+    write_all(&mut conn, &scratch, &model).await.unwrap();
+    let differences = diff(&mut conn, &keys, &scratch, &[job(1)]).await.unwrap();
+    assert!(differences.is_empty(), "{differences:#?}");
 }

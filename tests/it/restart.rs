@@ -415,6 +415,66 @@ async fn a_frozen_redis_gives_503_within_the_command_timeout_and_serve_carries_o
     assert_read_models_equal_a_rebuild(&redis);
 }
 
+/// Redis killed (`SIGKILL`) and restarted with `appendfsync always`, again and again under
+/// load: after each round, once every job is done, the read models equal a rebuild. A page whose
+/// `EXEC` Redis applied and could not answer must not be applied again on the retry (a second
+/// `LPUSH` left a finished job in `queue:FAST` for good).
+#[tokio::test]
+async fn redis_killed_again_and_again_under_load_leaves_read_models_equal_a_rebuild_each_round() {
+    let mut redis = TestRedis::start_durable();
+    let server = serve(&redis).await;
+    let client = reqwest::Client::new();
+    let short = |i: u64| serde_json::json!({"type": "training", "urgency": "critical", "duration_s": 3 + i % 5});
+    let mut pause = 17u64; // a fixed walk of waits, so that kills land at many points of a page
+    for round in 0..8u64 {
+        let jobs: Vec<_> = (round * 40..round * 40 + 40).map(short).collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = client
+                .post(format!("{}/jobs/batch", server.base))
+                .json(&serde_json::json!({ "jobs": jobs }))
+                .send()
+                .await
+                .unwrap();
+            if r.status().is_success() {
+                break;
+            }
+            assert_eq!(r.status(), 503, "{}", r.text().await.unwrap());
+            assert!(Instant::now() < deadline, "never accepted again");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        pause = (pause * 37 + 11) % 120;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        redis.crash();
+
+        let store = EventStore::Redis(redis_store(&redis).await);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let submitted = submissions(&store).await;
+            match reqwest::get(format!("{}/stats", server.base)).await {
+                Ok(r) if r.status().is_success() => {
+                    let stats: serde_json::Value = r.json().await.unwrap();
+                    let done = stats["jobs"]["counts_by_status"]["DONE"]
+                        .as_u64()
+                        .unwrap_or(0);
+                    if done >= submitted {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: jobs did not all finish"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The last page of the round may still be on its way.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_read_models_equal_a_rebuild(&redis);
+    }
+}
+
 /// The value of the log's writer lease key, if any.
 async fn lease_holder(redis: &TestRedis) -> Option<String> {
     let store = redis_store(redis).await;

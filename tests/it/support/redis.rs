@@ -21,8 +21,9 @@ impl TestRedis {
         Self::start_keeping(false)
     }
 
-    /// As [`TestRedis::start`], with an append-only file, so that [`TestRedis::restart`] keeps
-    /// the data.
+    /// As [`TestRedis::start`], with an append-only file synced on every write
+    /// (`appendfsync always`), so that [`TestRedis::restart`] and [`TestRedis::crash`] keep every
+    /// write Redis answered.
     pub fn start_durable() -> TestRedis {
         Self::start_keeping(true)
     }
@@ -58,6 +59,14 @@ impl TestRedis {
         self.child.wait().expect("redis-server exits");
     }
 
+    /// Kills the server (`SIGKILL`: nothing is written out) and starts it again on the same
+    /// socket and directory.
+    pub fn crash(&mut self) {
+        self.child.kill().expect("SIGKILL redis-server");
+        self.child.wait().expect("redis-server exits");
+        self.start_again();
+    }
+
     /// Freezes the server (`SIGSTOP`): connections stay open and nothing is answered, as with
     /// a Redis stalled by a slow disk or a paused VM.
     pub fn freeze(&self) {
@@ -83,15 +92,25 @@ impl TestRedis {
         self.wait_until_up();
     }
 
-    /// Polls until the server is up: start-up only, never a sleep to wait for behaviour.
+    /// Polls until the server is up and has loaded its data (`PING` answers `PONG`, not
+    /// `LOADING`): start-up only, never a sleep to wait for behaviour.
     fn wait_until_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.socket.exists()
-            || std::os::unix::net::UnixStream::connect(&self.socket).is_err()
-        {
+        while !self.answers_ping() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    fn answers_ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut conn) = std::os::unix::net::UnixStream::connect(&self.socket) else {
+            return false;
+        };
+        let mut answer = [0u8; 5];
+        conn.write_all(b"PING\r\n").is_ok()
+            && conn.read_exact(&mut answer).is_ok()
+            && &answer == b"+PONG"
     }
 
     /// The server's socket.
@@ -113,6 +132,7 @@ fn spawn(socket: &Path, dir: &Path, durable: bool) -> Child {
         .arg(socket)
         .args(["--unixsocketperm", "700", "--save", "", "--appendonly"])
         .arg(if durable { "yes" } else { "no" })
+        .args(["--appendfsync", "always"])
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())

@@ -3,6 +3,7 @@
 mod support;
 
 mod events_golden;
+mod fuzz;
 mod http;
 mod http_edge;
 mod journal;

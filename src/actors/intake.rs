@@ -552,7 +552,7 @@ async fn settle_uncertain(
     for job in jobs {
         let mut patience = Patience::default();
         loop {
-            match svc.journal.catch_up(job).await {
+            match svc.journal.settle(job).await {
                 Ok(found) => {
                     if !found.is_empty() {
                         tracing::info!(%job, "a submission answered 503 was stored: queued");

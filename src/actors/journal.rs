@@ -66,6 +66,9 @@ enum Request {
     CatchUp {
         job: Uuid,
         reply: oneshot::Sender<Appended>,
+        /// When the log holds nothing of the job: make sure it never will (see
+        /// [`Journal::settle`]).
+        settle: bool,
     },
 }
 
@@ -172,7 +175,18 @@ impl Journal {
         // them. Those are adopted as this append's, not reported as lost.
         for (result, append) in results.iter_mut().zip(&appends) {
             if let Err(JournalError::Store(StoreError::Conflict { .. })) = result {
-                if let Ok(held) = self.catch_up(append.job_id).await {
+                // Patiently too: a look that fails as Redis goes away again would leave the
+                // stored events out of the model for good.
+                let caught = loop {
+                    match self.catch_up(append.job_id).await {
+                        Err(JournalError::Unavailable(e)) => {
+                            tracing::warn!(error = %e, retry_in = ?patience.next(), "cannot read the job's history yet; reading again");
+                            patience.wait().await;
+                        }
+                        caught => break caught,
+                    }
+                };
+                if let Ok(held) = caught {
                     let same = held.len() == append.events.len()
                         && held.iter().zip(&append.events).all(|(h, e)| &h.event == e);
                     if same {
@@ -187,8 +201,22 @@ impl Journal {
     /// Folds into the model what the log holds for `job` beyond what the model knows (and
     /// writes it to the read models); returns those events.
     pub async fn catch_up(&self, job: Uuid) -> Appended {
+        self.look_up(job, false).await
+    }
+
+    /// As [`Journal::catch_up`], for a new job whose submission failed as Redis went away and
+    /// may or may not have been stored: when the log holds nothing of it, the job is marked so
+    /// that it never will. Its append may still be waiting to run (a frozen Redis runs what it
+    /// received once it goes on, after this look), and would then put a job in the log that
+    /// nobody was told of and the model never folds.
+    pub async fn settle(&self, job: Uuid) -> Appended {
+        self.look_up(job, true).await
+    }
+
+    async fn look_up(&self, job: Uuid, settle: bool) -> Appended {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Request::CatchUp { job, reply }).await.is_err() {
+        let request = Request::CatchUp { job, reply, settle };
+        if self.tx.send(request).await.is_err() {
             return Err(JournalError::Closed);
         }
         rx.await.unwrap_or(Err(JournalError::Closed))
@@ -262,7 +290,9 @@ async fn commit_loop(
                 for request in batch.drain(..) {
                     match request {
                         Request::Append(p) => appends.push(p),
-                        Request::CatchUp { job, reply } => catch_ups.push((job, reply)),
+                        Request::CatchUp { job, reply, settle } => {
+                            catch_ups.push((job, reply, settle))
+                        }
                     }
                 }
                 if !catch_ups.is_empty() {
@@ -272,8 +302,9 @@ async fn commit_loop(
                         let page = finish(&model, prepared, outcome, &mut overlay, pages.is_some());
                         send_page(&mut pages, page).await;
                     }
-                    for (job, reply) in catch_ups {
-                        let (caught, page) = catch_up(&store, &model, job, pages.is_some()).await;
+                    for (job, reply, settle) in catch_ups {
+                        let (caught, page) =
+                            catch_up(&store, &model, job, settle, pages.is_some()).await;
                         send_page(&mut pages, page).await;
                         let _ = reply.send(caught);
                     }
@@ -315,12 +346,24 @@ async fn catch_up(
     store: &EventStore,
     model: &Mutex<ReadModel>,
     job: Uuid,
+    settle: bool,
     project: bool,
 ) -> (Appended, Option<Page>) {
-    let history = match store.job_history(job).await {
+    let mut history = match store.job_history(job).await {
         Ok(history) => history,
         Err(e) => return (Err(store_failure(&e)), None),
     };
+    if history.is_empty() && settle {
+        // Nothing yet: mark it so that nothing ever comes; if something came meanwhile, read it.
+        match store.abandon(job).await {
+            Ok(0) => return (Ok(Vec::new()), None),
+            Ok(_) => match store.job_history(job).await {
+                Ok(stored) => history = stored,
+                Err(e) => return (Err(store_failure(&e)), None),
+            },
+            Err(e) => return (Err(store_failure(&e)), None),
+        }
+    }
     let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
     let known = model.job(&job).map_or(0, |j| j.lifecycle.version);
     let mut effects = Vec::new();

@@ -317,8 +317,34 @@ pub async fn pages_written(conn: &mut Connection, keys: &KeySpace) -> Result<u64
     Ok(written.unwrap_or(0))
 }
 
+/// How many of `model`'s jobs have a hash under `keys` at another version than the model's (or
+/// none): jobs whose events are behind the checkpoint but were never projected. That happens
+/// when Redis ran an append late (it was frozen, and the caller had given up waiting), the
+/// journal folded later commits first, and the process stopped before it read the late one.
+pub async fn stale_jobs(
+    conn: &mut Connection,
+    keys: &KeySpace,
+    model: &ReadModel,
+) -> Result<usize, StoreError> {
+    let ids: Vec<&Uuid> = model.jobs.keys().collect();
+    let mut stale = 0;
+    for chunk in ids.chunks(CHUNK) {
+        let mut pipe = redis::pipe();
+        for id in chunk {
+            pipe.hget(keys.job(id), "version");
+        }
+        let versions: Vec<Option<u64>> = pipe.query_async(conn).await?;
+        stale += chunk
+            .iter()
+            .zip(versions)
+            .filter(|(id, v)| model.job(id).map(|j| j.lifecycle.version) != *v)
+            .count();
+    }
+    Ok(stale)
+}
+
 /// Replaces every read model under `keys` with `model`, in pipelined chunks (for rebuilds into a
-/// fresh namespace; not atomic).
+/// fresh namespace, or in place when some are stale; not atomic).
 pub async fn write_all(
     conn: &mut Connection,
     keys: &KeySpace,

@@ -9,7 +9,7 @@
 //! journal, the log's one writer, hands a [`Page`] for each batch it appended and folded to the
 //! [`PageWriter`], so the service neither reads back nor folds twice what it has just written.
 
-use super::redis_writer::{pages_written, write_all, write_page, Page};
+use super::redis_writer::{pages_written, stale_jobs, write_all, write_page, Page};
 use super::{Anomaly, ReadModel};
 use chrono::{DateTime, Utc};
 
@@ -73,6 +73,17 @@ impl ProjectionRunner {
                     }
                 })
                 .await?;
+            // Everything up to the checkpoint should be projected; where a late append broke
+            // that, the read models are written anew from the fold (rare, and idempotent).
+            let stale = stale_jobs(&mut conn, &keys, &model).await?;
+            if stale > 0 {
+                tracing::warn!(
+                    stale,
+                    "read models of some jobs are behind the log (Redis ran an append late, \
+                     then this process stopped); writing every read model anew from the log"
+                );
+                write_all(&mut conn, &keys, &model).await?;
+            }
         }
         let pages = pages_written(&mut conn, &keys).await?;
         Ok(ProjectionRunner {

@@ -41,6 +41,16 @@ impl MemoryStore {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    pub(super) fn abandon(&self, job_id: Uuid) -> u64 {
+        let mut log = self.lock();
+        let version = log.versions.entry(job_id).or_insert(0);
+        if *version == 0 {
+            *version = 1;
+            return 0;
+        }
+        *version
+    }
+
     pub(super) fn append_batch(
         &self,
         requests: Vec<AppendRequest>,

@@ -275,6 +275,16 @@ impl EventStore {
         }
     }
 
+    /// Marks a job the log holds nothing of so that it never will: an append of it as a new
+    /// job (expected version 0) conflicts from now on and stores nothing. Answers the job's
+    /// version as found: 0 when it was absent and is now marked, more when it was stored.
+    pub async fn abandon(&self, job_id: Uuid) -> Result<u64, StoreError> {
+        match self {
+            EventStore::Redis(s) => s.abandon(job_id).await,
+            EventStore::Memory(s) => Ok(s.abandon(job_id)),
+        }
+    }
+
     /// The job's current version (0 when unknown).
     pub async fn job_version(&self, job_id: Uuid) -> Result<u64, StoreError> {
         match self {

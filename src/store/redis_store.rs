@@ -66,6 +66,19 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// A job's version is the length of its index list (the append script's rule): one entry that
+/// is no stream id makes it 1, so that an append of the job as new (expected 0) conflicts.
+fn abandon_script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        Script::new(
+            r"local n = redis.call('LLEN', KEYS[1])
+              if n == 0 then redis.call('RPUSH', KEYS[1], 'abandoned') end
+              return n",
+        )
+    })
+}
+
 fn append_script() -> &'static Script {
     static SCRIPT: OnceLock<Script> = OnceLock::new();
     SCRIPT.get_or_init(|| Script::new(include_str!("append.lua")))
@@ -364,6 +377,11 @@ impl RedisStore {
             .arg(-1)
             .query_async(&mut conn)
             .await?;
+        // An abandoned job's list holds a mark that is no stream id (see `abandon_script`).
+        let ids: Vec<String> = ids
+            .into_iter()
+            .filter(|id| id.parse::<StreamId>().is_ok())
+            .collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -377,6 +395,14 @@ impl RedisStore {
             out.extend(parse_entries(reply)?);
         }
         Ok(out)
+    }
+
+    pub(super) async fn abandon(&self, job_id: Uuid) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(abandon_script()
+            .key(self.keys.job_events(&job_id))
+            .invoke_async(&mut conn)
+            .await?)
     }
 
     pub(super) async fn job_version(&self, job_id: Uuid) -> Result<u64, StoreError> {

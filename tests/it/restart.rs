@@ -475,6 +475,163 @@ async fn redis_killed_again_and_again_under_load_leaves_read_models_equal_a_rebu
     }
 }
 
+/// A fault the chaos test injects.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Redis stops answering for this long (`SIGSTOP`, then `SIGCONT`), ms.
+    FreezeRedis(u64),
+    /// Redis is killed (`SIGKILL`) and started again on its AOF (`appendfsync always`).
+    CrashRedis,
+    /// `serve` is killed (`SIGKILL`) and started again.
+    CrashServe,
+}
+
+/// Submits `jobs` in one batch; the ids answered, or none if the batch was not acknowledged
+/// (503, or `serve` down): it may or may not have been stored.
+async fn try_submit(
+    client: &reqwest::Client,
+    base: &str,
+    jobs: &[serde_json::Value],
+) -> Vec<String> {
+    let Ok(r) = client
+        .post(format!("{base}/jobs/batch"))
+        .json(&serde_json::json!({ "jobs": jobs }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    if !r.status().is_success() {
+        return Vec::new();
+    }
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    body["jobs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|j| j["job_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Chaos, bounded to seconds: under load, Redis frozen and thawed, Redis killed and restarted on
+/// its AOF (`appendfsync always`), and `serve` killed and restarted, in a seeded random order
+/// (`CARBONQ_CHAOS_SEED` picks another). At the end every acknowledged job, and every job the
+/// log holds, has completed exactly once, and the read models equal a rebuild.
+#[tokio::test]
+async fn chaos_of_redis_freezes_and_crashes_and_serve_crashes_loses_and_doubles_no_job() {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("CARBONQ_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut redis = TestRedis::start_durable();
+    // Each crash of serve fails the attempts it was running ("worker lost"): enough attempts
+    // that no job runs out of them, so that every job must end DONE.
+    let quick = [
+        ("CARBONQ__REDIS__COMMAND_TIMEOUT_MS", "500"),
+        ("CARBONQ__WORKERS__MAX_ATTEMPTS", "50"),
+        ("CARBONQ__WORKERS__BACKOFF_S", "0.02"),
+    ];
+    let mut server = serve_with(&redis.url(), &quick).await;
+    let client = reqwest::Client::new();
+    let short = |i: u64| serde_json::json!({"type": "eval", "urgency": "critical", "duration_s": 2 + i % 7});
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut faults = Vec::new();
+    for round in 0..12u64 {
+        let jobs: Vec<_> = (round * 25..round * 25 + 25).map(short).collect();
+        acknowledged.extend(try_submit(&client, &server.base, &jobs).await);
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..150))).await;
+        let fault = match rng.random_range(0..3) {
+            0 => Fault::FreezeRedis(rng.random_range(200..1500)),
+            1 => Fault::CrashRedis,
+            _ => Fault::CrashServe,
+        };
+        faults.push(fault);
+        eprintln!(
+            "{} chaos round {round}: {fault:?}",
+            chrono::Utc::now().format("%H:%M:%S%.3f")
+        );
+        match fault {
+            Fault::FreezeRedis(ms) => {
+                redis.freeze();
+                // Submissions meet the frozen Redis: 503 within the command timeout.
+                acknowledged.extend(try_submit(&client, &server.base, &jobs[..5]).await);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                redis.thaw();
+            }
+            Fault::CrashRedis => redis.crash(),
+            Fault::CrashServe => {
+                eprintln!("{}", server.stderr());
+                drop(server);
+                server = serve_with(&redis.url(), &quick).await;
+            }
+        }
+    }
+
+    let store = EventStore::Redis(redis_store(&redis).await);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let completions = loop {
+        let mut completions: HashMap<String, usize> = HashMap::new();
+        let mut last: HashMap<String, &'static str> = HashMap::new();
+        for e in log_events(&store).await {
+            last.insert(e.meta.job_id.to_string(), e.event.type_name());
+            match e.event {
+                JobEvent::Submitted(_) => {
+                    completions.entry(e.meta.job_id.to_string()).or_default();
+                }
+                JobEvent::Completed(_) => {
+                    *completions.entry(e.meta.job_id.to_string()).or_default() += 1
+                }
+                _ => {}
+            }
+        }
+        if completions.values().all(|n| *n >= 1) {
+            break completions;
+        }
+        let unfinished: Vec<_> = completions
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(id, _)| (id, last[id]))
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "seed {seed}, faults {faults:?}: jobs did not all finish: {unfinished:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        completions.values().all(|n| *n == 1),
+        "seed {seed}, faults {faults:?}: a job completed twice: {completions:?}"
+    );
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !completions.contains_key(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "seed {seed}, faults {faults:?}: acknowledged and lost: {lost:?}"
+    );
+    assert!(
+        acknowledged.len() >= 100,
+        "seed {seed}: too little load: {}",
+        acknowledged.len()
+    );
+    // Stopped as an operator would: the last pages are written before it exits.
+    assert_eq!(server.terminate(Duration::from_secs(20)).await, Some(0));
+    eprintln!("{}", server.stderr());
+    assert_read_models_equal_a_rebuild(&redis);
+    eprintln!(
+        "chaos seed {seed}: {} faults {faults:?}, {} jobs acknowledged, {} in the log, each done once",
+        faults.len(),
+        acknowledged.len(),
+        completions.len()
+    );
+}
+
 /// The value of the log's writer lease key, if any.
 async fn lease_holder(redis: &TestRedis) -> Option<String> {
     let store = redis_store(redis).await;

@@ -4,6 +4,7 @@
 //! a queue only after its decision is in the log.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -22,6 +23,7 @@ use crate::events::*;
 use crate::grid::Forecast;
 use crate::planner::{replan, schedule, CapacityPlan, Plan};
 use crate::policy::{Policy, PolicyInput, RouteMode};
+use crate::telemetry::panic_message;
 
 /// How the scheduler lets deferred jobs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,7 +313,37 @@ impl Handler<RouteJob> for Scheduler {
     type Result = ();
 
     fn handle(&mut self, RouteJob(job): RouteJob, ctx: &mut Context<Self>) {
-        self.route(job, ctx);
+        // A panic while deciding (the policy or the planner on some job) must not stop the
+        // scheduler: the job runs now on FAST, as the deadline guardrail would send it.
+        let routed = std::panic::catch_unwind(AssertUnwindSafe(|| self.route(job, ctx)));
+        if let Err(panic) = routed {
+            tracing::error!(%job, panic = %panic_message(&*panic), "routing panicked; the job runs now on FAST");
+            let decision = Decision {
+                carbon_intensity: self.svc.grid.intensity_at(self.svc.clock.now()),
+                policy_rule_id: "INTERNAL_ERROR_FAST".into(),
+                reason: "routing failed with an internal error; run now on FAST".into(),
+                forecast_window: None,
+            };
+            let due = self.svc.clock.now();
+            let (svc, fast) = (self.svc.clone(), self.fast.clone());
+            actix::spawn(schedule_on(svc, fast, job, Pool::Fast, decision, due));
+        }
+    }
+}
+
+/// Appends the job's `JobScheduled` on `pool` (patiently) and queues it there.
+async fn schedule_on(
+    svc: Services,
+    queue: Addr<JobQueue>,
+    job: Uuid,
+    pool: Pool,
+    decision: Decision,
+    due: DateTime<Utc>,
+) {
+    let event = JobEvent::Scheduled(JobScheduled { pool, decision });
+    match svc.journal.append_patiently(job, vec![event], job).await {
+        Ok(_) => enqueue(&queue, job, due).await,
+        Err(e) => tracing::warn!(%job, error = %e, "decision not recorded"),
     }
 }
 
@@ -348,13 +380,7 @@ impl Scheduler {
             Route::Run { pool, decision } => {
                 let queue = self.pool_queue(pool);
                 let due = due_time(&spec, now);
-                Box::pin(async move {
-                    let event = JobEvent::Scheduled(JobScheduled { pool, decision });
-                    match svc.journal.append_patiently(job, vec![event], job).await {
-                        Ok(_) => enqueue(&queue, job, due).await,
-                        Err(e) => tracing::warn!(%job, error = %e, "decision not recorded"),
-                    }
-                })
+                Box::pin(schedule_on(svc, queue, job, pool, decision, due))
             }
             Route::Defer {
                 decision,

@@ -10,34 +10,19 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use actix_web::body::{self, MessageBody};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
-use actix_web::{web, App};
-use carbonq::actors::executor::{Executor, Executors};
 use carbonq::actors::intake::Limits;
-use carbonq::actors::journal::Journal;
-use carbonq::actors::scheduler::ReleaseMode;
-use carbonq::actors::services::Services;
 use carbonq::actors::submission::{
     validate, SubmitRequest, MAX_DEADLINE_AHEAD, MAX_DURATION_S, MAX_POWER_W, MAX_TEXT_LEN,
     MAX_TYPE_LEN,
 };
-use carbonq::actors::worker::{RetryPolicy, RunDefaults};
-use carbonq::actors::{Orchestrator, SystemConfig};
-use carbonq::clock::SystemClock;
 use carbonq::events::sample::one_of_each;
 use carbonq::events::{decode, encode, JobEvent, StreamId};
-use carbonq::grid::GridSignal;
 use carbonq::http::jobs::BatchRequest;
-use carbonq::http::{routes, AppState, BatchLimits};
-use carbonq::ids::IdGen;
-use carbonq::policy::Policy;
-use carbonq::projections::ReadModel;
 use carbonq::store::EventStore;
 use chrono::{DateTime, FixedOffset, SecondsFormat, TimeDelta, TimeZone, Utc};
 use proptest::collection::vec;
@@ -48,12 +33,7 @@ use proptest::test_runner::{Config, RngSeed, TestError, TestRunner};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::support::{redis_store, TestRedis};
-
-/// The body limits of the app under test (those of tests/it/http.rs).
-const BODY_LIMIT: usize = 1024;
-const MAX_BATCH: usize = 20;
-const BATCH_BODY_LIMIT: usize = 16 * 1024;
+use crate::support::app::{app, AppSettings, LogOnlyApi, MAX_BATCH};
 
 /// The fields of `POST /jobs`.
 const FIELDS: [&str; 7] = [
@@ -443,83 +423,18 @@ proptest! {
     }
 }
 
-/// A private Redis, the actors on it (without projections: only the log is read) and the state
-/// the routes share, built as tests/it/http.rs builds its `TestApi`.
-struct FuzzApi {
-    _redis: TestRedis,
-    log: EventStore,
-    state: web::Data<AppState>,
-}
-
-impl FuzzApi {
-    async fn start() -> FuzzApi {
-        let redis = TestRedis::start();
-        let store = redis_store(&redis).await;
-        let log = EventStore::Redis(store.clone());
-        let journal = Journal::start(log.clone(), ReadModel::default());
-        let policy = Policy::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.yaml"))
-            .expect("policy loads");
-        let svc = Services {
-            journal,
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(IdGen::Random),
-            grid: Arc::new(GridSignal::Fixed(300.0)),
-            policy: Arc::new(RwLock::new(Arc::new(policy))),
+/// The jobs of the entries of `log` after `cursor`, and the last entry's id.
+async fn jobs_after(log: &EventStore, mut cursor: StreamId) -> (Vec<Uuid>, StreamId) {
+    let mut jobs = Vec::new();
+    loop {
+        let entries = log.read_after(cursor, 1000, None).await.expect("XREAD");
+        let Some((last, _)) = entries.last() else {
+            return (jobs, cursor);
         };
-        let config = SystemConfig {
-            fast_workers: 1,
-            eco_workers: 1,
-            // Never busy: every request is answered on its merits.
-            limits: Limits::NONE,
-            tick: Duration::from_millis(200),
-            release_mode: ReleaseMode::GreenWindow,
-            retry: RetryPolicy {
-                max_attempts: 3,
-                backoff: Duration::from_millis(10),
-            },
-            defaults: RunDefaults { power_w: 300.0 },
-            planning: None,
-            retention: None,
-        };
-        let executors = Executors {
-            default: Executor::Simulated { speedup: 1000.0 },
-            ..Executors::simulated()
-        };
-        let orchestrator = Orchestrator::start(svc, &config, executors).await;
-        let state = web::Data::new(AppState {
-            orchestrator,
-            store,
-            body_limit: BODY_LIMIT,
-            batch: BatchLimits {
-                max_jobs: MAX_BATCH,
-                body_limit: BATCH_BODY_LIMIT,
-            },
-            refusals: Default::default(),
-        });
-        FuzzApi {
-            _redis: redis,
-            log,
-            state,
-        }
-    }
-
-    /// The jobs of the entries after `cursor`, and the last entry's id.
-    async fn jobs_after(&self, mut cursor: StreamId) -> (Vec<Uuid>, StreamId) {
-        let mut jobs = Vec::new();
-        loop {
-            let entries = self
-                .log
-                .read_after(cursor, 1000, None)
-                .await
-                .expect("XREAD");
-            let Some((last, _)) = entries.last() else {
-                return (jobs, cursor);
-            };
-            cursor = *last;
-            for (id, entry) in entries {
-                let recorded = entry.unwrap_or_else(|e| panic!("entry {id} does not decode: {e}"));
-                jobs.push(recorded.meta.job_id);
-            }
+        cursor = *last;
+        for (id, entry) in entries {
+            let recorded = entry.unwrap_or_else(|e| panic!("entry {id} does not decode: {e}"));
+            jobs.push(recorded.meta.job_id);
         }
     }
 }
@@ -610,11 +525,16 @@ where
 fn hostile_posts_never_answer_500_and_a_refusal_creates_no_job() {
     let system = actix_rt::System::new();
     let (api, app) = system.block_on(async {
-        let api = FuzzApi::start().await;
-        let app =
-            test::init_service(App::new().app_data(api.state.clone()).configure(routes)).await;
+        let settings = AppSettings {
+            // Never busy: every request is answered on its merits.
+            limits: Limits::NONE,
+            ..AppSettings::default()
+        };
+        let api = LogOnlyApi::start(settings).await;
+        let app = test::init_service(app(&api.state)).await;
         (api, app)
     });
+    let log = EventStore::Redis(api.store.clone());
     // The jobs in the log, and the last entry read. Accepted jobs run on in the background and
     // append their own events, so the log's length moves between requests: what a refusal must
     // not do is add an entry for a job the log did not hold before.
@@ -623,7 +543,7 @@ fn hostile_posts_never_answer_500_and_a_refusal_creates_no_job() {
     let result = runner.run(&post(Utc::now()), |post| {
         let outcome = system.block_on(async {
             let (mut known, cursor) = seen.borrow().clone();
-            let (before, cursor) = api.jobs_after(cursor).await;
+            let (before, cursor) = jobs_after(&log, cursor).await;
             known.extend(before);
             let mut req = TestRequest::post()
                 .uri(post.path)
@@ -635,7 +555,7 @@ fn hostile_posts_never_answer_500_and_a_refusal_creates_no_job() {
                 req = req.append_header((header::CONTENT_ENCODING, *encoding));
             }
             let (status, body) = answer(&app, req.to_request()).await;
-            let (after, cursor) = api.jobs_after(cursor).await;
+            let (after, cursor) = jobs_after(&log, cursor).await;
             let new_jobs: Vec<Uuid> = after
                 .into_iter()
                 .filter(|job| !known.contains(job))

@@ -2,27 +2,20 @@
 //! paging, Redis outages, and a snapshot of each endpoint's JSON.
 
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
-use actix_web::{web, App};
-use carbonq::actors::executor::{Executor, Executors};
+use actix_web::web;
 use carbonq::actors::intake::Limits;
 use carbonq::actors::journal::{Journal, ProjectedJournal};
-use carbonq::actors::scheduler::ReleaseMode;
-use carbonq::actors::services::Services;
-use carbonq::actors::worker::{RetryPolicy, RunDefaults};
-use carbonq::actors::{Orchestrator, SystemConfig};
 use carbonq::clock::{ManualClock, SharedClock, SystemClock};
 use carbonq::events::sample::one_of_each;
-use carbonq::grid::GridSignal;
-use carbonq::http::{routes, AppState, BatchLimits};
+use carbonq::http::AppState;
 use carbonq::ids::IdGen;
-use carbonq::policy::Policy;
 use carbonq::projections::ReadModel;
 use carbonq::store::{AppendRequest, Bound, EventStore, RedisStore};
 use chrono::{TimeDelta, Utc};
@@ -30,13 +23,10 @@ use insta::internals::Content;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::support::app::{
+    app, json_body, log_len, start_state, AppSettings, BATCH_BODY_LIMIT, BODY_LIMIT, MAX_BATCH,
+};
 use crate::support::{redis_store_at, set_maxmemory, AnswerCutter, TestRedis};
-
-/// Largest body the test API accepts.
-const BODY_LIMIT: usize = 1024;
-/// Most jobs, and the largest body, the test API accepts in one batch.
-const MAX_BATCH: usize = 20;
-const BATCH_BODY_LIMIT: usize = 16 * 1024;
 
 /// At most `n` jobs in PENDING; at most 1,000 waiting in all.
 fn pending_at_most(n: usize) -> Limits {
@@ -115,72 +105,18 @@ impl TestApi {
             Some(p) => p.journal.clone(),
             None => Journal::start(EventStore::Redis(store.clone()), ReadModel::default()),
         };
-        let policy = Policy::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.yaml"))
-            .expect("policy loads");
-        let svc = Services {
-            journal,
-            clock,
-            ids: Arc::new(ids),
-            grid: Arc::new(GridSignal::Fixed(300.0)),
-            policy: Arc::new(RwLock::new(Arc::new(policy))),
-        };
-        let config = SystemConfig {
+        let settings = AppSettings {
             fast_workers: 2,
-            eco_workers: 1,
             limits,
-            tick: Duration::from_millis(200),
-            release_mode: ReleaseMode::GreenWindow,
-            retry: RetryPolicy {
-                max_attempts: 3,
-                backoff: Duration::from_millis(10),
-            },
-            defaults: RunDefaults { power_w: 300.0 },
-            planning: None,
-            retention: None,
+            clock,
+            ids,
         };
-        let executors = Executors {
-            default: Executor::Simulated { speedup: 1000.0 },
-            ..Executors::simulated()
-        };
-        let orchestrator = Orchestrator::start(svc, &config, executors).await;
         TestApi {
             _projected: projected,
             redis: Some(server),
-            store: store.clone(),
-            state: web::Data::new(AppState {
-                orchestrator,
-                store,
-                body_limit: BODY_LIMIT,
-                batch: BatchLimits {
-                    max_jobs: MAX_BATCH,
-                    body_limit: BATCH_BODY_LIMIT,
-                },
-                refusals: Default::default(),
-            }),
+            state: start_state(&store, journal, settings).await,
+            store,
         }
-    }
-
-    /// The app as `carbonq serve` builds it.
-    fn app(
-        &self,
-    ) -> App<
-        impl ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse,
-            Error = actix_web::Error,
-            InitError = (),
-        >,
-    > {
-        App::new().app_data(self.state.clone()).configure(routes)
-    }
-
-    /// `XLEN events`.
-    async fn log_len(&self) -> u64 {
-        EventStore::Redis(self.store.clone())
-            .entry_count()
-            .await
-            .expect("XLEN")
     }
 
     /// How many `JobSubmitted` events the log holds.
@@ -227,17 +163,10 @@ where
         .headers()
         .get(header::RETRY_AFTER)
         .map(|v| v.to_str().expect("ascii header").to_owned());
-    let bytes = test::read_body(response).await;
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {bytes:?}"))
-    };
     Reply {
         status,
         retry_after,
-        body,
+        body: json_body(response).await,
     }
 }
 
@@ -340,7 +269,7 @@ fn job_id_of(body: &Value) -> Uuid {
 #[actix_web::test]
 async fn the_seed_readme_calls_answer_with_the_seed_fields() {
     let api = TestApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
 
     let health = send(&app, get("/health").to_request()).await;
     assert_eq!(health.status, 200);
@@ -433,7 +362,7 @@ async fn the_seed_readme_calls_answer_with_the_seed_fields() {
 #[actix_web::test]
 async fn every_bad_request_is_refused_and_appends_nothing() {
     let api = TestApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let soon = (Utc::now() + TimeDelta::seconds(60)).to_rfc3339();
     let unknown = crate::support::job(999);
     let cases: Vec<(&str, TestRequest, u16)> = vec![
@@ -561,17 +490,21 @@ async fn every_bad_request_is_refused_and_appends_nothing() {
     ];
     let mut answers = serde_json::Map::new();
     for (name, req, status) in cases {
-        let before = api.log_len().await;
+        let before = log_len(&api.store).await;
         let reply = send(&app, req.to_request()).await;
         assert_eq!(reply.status, status, "{name}: {reply:?}");
         assert_eq!(reply.retry_after, None, "{name}");
-        assert_eq!(api.log_len().await, before, "{name} appended to the log");
+        assert_eq!(
+            log_len(&api.store).await,
+            before,
+            "{name} appended to the log"
+        );
         answers.insert(
             name.to_owned(),
             json!({ "status": status, "body": reply.body }),
         );
     }
-    assert_eq!(api.log_len().await, 0);
+    assert_eq!(log_len(&api.store).await, 0);
     assert_eq!(
         answers["unknown_job"]["body"],
         json!({ "detail": "Job not found" })
@@ -591,7 +524,7 @@ async fn every_bad_request_is_refused_and_appends_nothing() {
 #[actix_web::test]
 async fn a_repeated_idempotency_key_answers_the_first_job_and_appends_once() {
     let api = TestApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let body = json!({ "type": "etl", "urgency": "critical", "idempotency_key": "nightly-42" });
 
     let first = send(&app, submit(&body).to_request()).await;
@@ -653,7 +586,7 @@ async fn a_batch_stores_nothing_when_a_submission_it_waits_on_fails() {
         })
         .await
         .expect("written behind the journal's back");
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let keyed = json!({ "type": "etl", "idempotency_key": "nightly-44" });
     let batch = [
         keyed.clone(),
@@ -676,7 +609,7 @@ async fn a_batch_stores_nothing_when_a_submission_it_waits_on_fails() {
 #[actix_web::test]
 async fn a_batch_is_appended_together_answered_in_order_and_run() {
     let api = TestApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let seen = send(
         &app,
         submit(&json!({ "type": "etl", "idempotency_key": "seen" })).to_request(),
@@ -724,7 +657,7 @@ async fn a_batch_is_appended_together_answered_in_order_and_run() {
 #[actix_web::test]
 async fn a_batch_with_one_bad_job_is_refused_whole_and_appends_nothing() {
     let api = TestApi::start_limited(true, pending_at_most(3)).await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let good = json!({ "type": "train" });
     let too_many: Vec<Value> = (0..=MAX_BATCH).map(|_| good.clone()).collect();
     let cases: Vec<(&str, TestRequest, u16, &str)> = vec![
@@ -772,7 +705,7 @@ async fn a_batch_with_one_bad_job_is_refused_whole_and_appends_nothing() {
         let reply = send(&app, req.to_request()).await;
         assert_eq!(reply.status, status, "{name}: {reply:?}");
         assert_eq!(reply.body["error"], code, "{name}: {reply:?}");
-        assert_eq!(api.log_len().await, 0, "{name} appended to the log");
+        assert_eq!(log_len(&api.store).await, 0, "{name} appended to the log");
     }
     let bad = send(
         &app,
@@ -792,7 +725,7 @@ async fn a_batch_with_one_bad_job_is_refused_whole_and_appends_nothing() {
 #[actix_web::test]
 async fn a_deferred_job_is_cancelled_once_and_a_finished_one_cannot_be() {
     let api = TestApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let before = Utc::now().timestamp();
     let submitted = send(&app, submit(&json!({ "type": "batch" })).to_request()).await;
     let id = job_id_of(&submitted.body);
@@ -825,10 +758,10 @@ async fn a_deferred_job_is_cancelled_once_and_a_finished_one_cannot_be() {
         json!({ "job_id": id, "status": "CANCELLED" })
     );
     // Cancelling again answers the same and appends nothing.
-    let before = api.log_len().await;
+    let before = log_len(&api.store).await;
     let again = send(&app, TestRequest::delete().uri(&job_uri).to_request()).await;
     assert_eq!((again.status, &again.body), (200, &cancelled.body));
-    assert_eq!(api.log_len().await, before);
+    assert_eq!(log_len(&api.store).await, before);
 
     let events = send(&app, get(&format!("{job_uri}/events")).to_request()).await;
     assert_eq!(events.status, 200);
@@ -872,7 +805,7 @@ async fn a_deferred_job_is_cancelled_once_and_a_finished_one_cannot_be() {
 #[actix_web::test]
 async fn jobs_are_listed_page_by_page_without_repeats() {
     let api = TestApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let mut submitted = HashSet::new();
     for _ in 0..5 {
         let reply = send(&app, submit(&json!({ "type": "batch" })).to_request()).await;
@@ -925,7 +858,7 @@ async fn jobs_are_listed_page_by_page_without_repeats() {
 #[actix_web::test]
 async fn a_job_is_readable_before_its_projection_is_written() {
     let api = TestApi::start_with(false).await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let submitted = send(&app, submit(&json!({ "type": "train" })).to_request()).await;
     let id = job_id_of(&submitted.body);
 
@@ -941,8 +874,8 @@ async fn a_job_is_readable_before_its_projection_is_written() {
 async fn a_full_pending_queue_answers_503_busy_and_appends_nothing() {
     // PENDING may hold no job at all: every submission finds it full.
     let api = TestApi::start_limited(true, pending_at_most(0)).await;
-    let app = test::init_service(api.app()).await;
-    let before = api.log_len().await;
+    let app = test::init_service(app(&api.state)).await;
+    let before = log_len(&api.store).await;
     let reply = send(
         &app,
         submit(&json!({"type": "inference", "urgency": "critical"})).to_request(),
@@ -951,13 +884,13 @@ async fn a_full_pending_queue_answers_503_busy_and_appends_nothing() {
     assert_eq!(reply.status, 503, "{reply:?}");
     assert_eq!(reply.body["error"], "busy");
     assert!(reply.retry_after.is_some(), "{reply:?}");
-    assert_eq!(api.log_len().await, before);
+    assert_eq!(log_len(&api.store).await, before);
 }
 
 #[actix_web::test]
 async fn concurrent_submissions_cannot_all_slip_past_the_pending_limit() {
     let api = TestApi::start_limited(true, pending_at_most(2)).await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let body = json!({"type": "inference", "urgency": "critical"});
     let replies =
         futures::future::join_all((0..20).map(|_| send(&app, submit(&body).to_request()))).await;
@@ -979,7 +912,7 @@ async fn jobs_waiting_in_any_queue_bound_the_intake() {
         max_waiting: 3,
     };
     let api = TestApi::start_limited(true, limits).await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     // Flexible at 300 g/kWh: held in DEFERRED (MEDIUM_FLEX_DEFER) for up to 600 s.
     let flexible = json!({ "type": "etl", "urgency": "flexible" });
     let mut held = Vec::new();
@@ -991,13 +924,13 @@ async fn jobs_waiting_in_any_queue_bound_the_intake() {
     let deferred = |b: &Value| b["jobs"]["counts_by_status"]["DEFERRED"] == 3;
     wait_for(&app, "/stats", |r| r.to_request(), deferred).await;
 
-    let before = api.log_len().await;
+    let before = log_len(&api.store).await;
     let critical = json!({ "type": "etl", "urgency": "critical" });
     let refused = send(&app, submit(&critical).to_request()).await;
     assert_eq!(refused.status, 503, "{refused:?}");
     assert_eq!(refused.body["error"], "busy");
     assert!(refused.retry_after.is_some(), "{refused:?}");
-    assert_eq!(api.log_len().await, before);
+    assert_eq!(log_len(&api.store).await, before);
 
     let cancelled = send(
         &app,
@@ -1025,7 +958,7 @@ async fn after_redis_restarts_the_service_connects_again_and_carries_on() {
         IdGen::Random,
     )
     .await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let job = json!({ "type": "etl", "urgency": "critical" });
     let before = send(&app, submit(&job).to_request()).await;
     assert_eq!(before.status, 200, "{before:?}");
@@ -1095,7 +1028,7 @@ where
 #[actix_web::test]
 async fn a_submission_stored_without_an_answer_runs_once_redis_answers_again() {
     let (cutter, api) = api_behind_a_cutter().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let keyed = submit_unanswered(&app, |r| r.to_request(), &cutter, "nightly-45").await;
     cutter.cut_answers(false);
 
@@ -1114,7 +1047,7 @@ async fn a_submission_stored_without_an_answer_runs_once_redis_answers_again() {
 #[actix_web::test]
 async fn a_retry_before_an_unanswered_submission_is_found_does_not_submit_it_twice() {
     let (cutter, api) = api_behind_a_cutter().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let keyed = submit_unanswered(&app, |r| r.to_request(), &cutter, "nightly-46").await;
     // The intake's check backs off while Redis does not answer: after 1.6 s of it, its next
     // attempt is most of a second away when the retry comes.
@@ -1134,15 +1067,15 @@ async fn a_retry_before_an_unanswered_submission_is_found_does_not_submit_it_twi
 #[actix_web::test]
 async fn a_full_redis_answers_503_and_stores_nothing_until_it_has_room() {
     let api = TestApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let job = json!({ "type": "etl", "urgency": "critical" });
     set_maxmemory(&api.store, 1).await;
-    let before = api.log_len().await;
+    let before = log_len(&api.store).await;
     let refused = send(&app, submit(&job).to_request()).await;
     assert_eq!(refused.status, 503, "{refused:?}");
     assert_eq!(refused.body["error"], "store_unavailable");
     assert!(refused.retry_after.is_some(), "{refused:?}");
-    assert_eq!(api.log_len().await, before);
+    assert_eq!(log_len(&api.store).await, before);
 
     set_maxmemory(&api.store, 0).await;
     let accepted = send(&app, submit(&job).to_request()).await;
@@ -1158,7 +1091,7 @@ async fn a_full_redis_answers_503_and_stores_nothing_until_it_has_room() {
 #[actix_web::test]
 async fn metrics_count_jobs_and_refusals_for_prometheus_and_answer_while_redis_is_down() {
     let mut api = TestApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     let job = json!({ "type": "etl", "urgency": "critical" });
     let accepted = send(&app, submit(&job).to_request()).await;
     let id = job_id_of(&accepted.body);
@@ -1197,7 +1130,7 @@ async fn metrics_count_jobs_and_refusals_for_prometheus_and_answer_while_redis_i
 #[actix_web::test]
 async fn reads_and_writes_answer_503_with_retry_after_while_redis_is_down() {
     let mut api = TestApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let app = test::init_service(app(&api.state)).await;
     api.stop_redis();
 
     for req in [

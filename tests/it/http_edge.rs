@@ -2,123 +2,18 @@
 //! methods too), a body in an encoding the server does not decode is refused, and a panicking
 //! handler answers 500 over a real connection.
 
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
 use actix_web::body::MessageBody;
-use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
 use actix_web::{web, App, HttpResponse, HttpServer};
-use carbonq::actors::executor::{Executor, Executors};
-use carbonq::actors::intake::Limits;
-use carbonq::actors::journal::Journal;
-use carbonq::actors::scheduler::ReleaseMode;
-use carbonq::actors::services::Services;
-use carbonq::actors::worker::{RetryPolicy, RunDefaults};
-use carbonq::actors::{Orchestrator, SystemConfig};
-use carbonq::clock::SystemClock;
-use carbonq::grid::GridSignal;
 use carbonq::http::panic_guard::ContainPanics;
-use carbonq::http::{routes, AppState, BatchLimits};
-use carbonq::ids::IdGen;
-use carbonq::policy::Policy;
-use carbonq::projections::ReadModel;
-use carbonq::store::{EventStore, RedisStore};
 use serde_json::{json, Value};
 
-use crate::support::{redis_store, TestRedis};
-
-/// Largest body the test API accepts.
-const BODY_LIMIT: usize = 1024;
+use crate::support::app::{app, json_body, log_len, AppSettings, LogOnlyApi, BODY_LIMIT};
 
 /// A job `POST /jobs` accepts.
 const JOB: &str = r#"{"type": "train", "urgency": "normal"}"#;
-
-/// The actors on a private Redis (no projections: these tests read the log only), and the
-/// state the routes share.
-struct EdgeApi {
-    _redis: TestRedis,
-    store: RedisStore,
-    state: web::Data<AppState>,
-}
-
-impl EdgeApi {
-    async fn start() -> EdgeApi {
-        let redis = TestRedis::start();
-        let store = redis_store(&redis).await;
-        let journal = Journal::start(EventStore::Redis(store.clone()), ReadModel::default());
-        let policy = Policy::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.yaml"))
-            .expect("policy loads");
-        let svc = Services {
-            journal,
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(IdGen::Random),
-            grid: Arc::new(GridSignal::Fixed(300.0)),
-            policy: Arc::new(RwLock::new(Arc::new(policy))),
-        };
-        let config = SystemConfig {
-            fast_workers: 1,
-            eco_workers: 1,
-            limits: Limits {
-                max_pending: 1000,
-                max_waiting: 1000,
-            },
-            tick: Duration::from_millis(200),
-            release_mode: ReleaseMode::GreenWindow,
-            retry: RetryPolicy {
-                max_attempts: 3,
-                backoff: Duration::from_millis(10),
-            },
-            defaults: RunDefaults { power_w: 300.0 },
-            planning: None,
-            retention: None,
-        };
-        let executors = Executors {
-            default: Executor::Simulated { speedup: 1000.0 },
-            ..Executors::simulated()
-        };
-        let orchestrator = Orchestrator::start(svc, &config, executors).await;
-        let state = web::Data::new(AppState {
-            orchestrator,
-            store: store.clone(),
-            body_limit: BODY_LIMIT,
-            batch: BatchLimits {
-                max_jobs: 20,
-                body_limit: 16 * BODY_LIMIT,
-            },
-            refusals: Default::default(),
-        });
-        EdgeApi {
-            _redis: redis,
-            store,
-            state,
-        }
-    }
-
-    /// The app as `carbonq serve` builds it.
-    fn app(
-        &self,
-    ) -> App<
-        impl ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse,
-            Error = actix_web::Error,
-            InitError = (),
-        >,
-    > {
-        App::new().app_data(self.state.clone()).configure(routes)
-    }
-
-    /// `XLEN events`.
-    async fn log_len(&self) -> u64 {
-        EventStore::Redis(self.store.clone())
-            .entry_count()
-            .await
-            .expect("XLEN")
-    }
-}
 
 /// The status and JSON body of `req`'s answer (`Null` for an empty body).
 async fn send<S, R, B>(app: &S, req: R) -> (u16, Value)
@@ -128,14 +23,7 @@ where
 {
     let response = test::call_service(app, req).await;
     let status = response.status().as_u16();
-    let bytes = test::read_body(response).await;
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {bytes:?}"))
-    };
-    (status, body)
+    (status, json_body(response).await)
 }
 
 /// A JSON `POST` of `body` to `path`.
@@ -153,8 +41,8 @@ fn has_code(body: &Value, code: &str) -> bool {
 
 #[actix_web::test]
 async fn unknown_routes_and_methods_answer_a_code_and_a_message_beside_the_seeds_detail() {
-    let api = EdgeApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let api = LogOnlyApi::start(AppSettings::default()).await;
+    let app = test::init_service(app(&api.state)).await;
     let cases = [
         (
             TestRequest::get().uri("/nowhere"),
@@ -192,13 +80,13 @@ async fn unknown_routes_and_methods_answer_a_code_and_a_message_beside_the_seeds
     let unknown = "/jobs/01900000-0000-7000-8000-000000000999";
     let (status, body) = send(&app, TestRequest::get().uri(unknown).to_request()).await;
     assert_eq!((status, body), (404, json!({ "detail": "Job not found" })));
-    assert_eq!(api.log_len().await, 0);
+    assert_eq!(log_len(&api.store).await, 0);
 }
 
 #[actix_web::test]
 async fn a_body_refused_before_it_is_parsed_is_answered_in_json_with_a_code() {
-    let api = EdgeApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let api = LogOnlyApi::start(AppSettings::default()).await;
+    let app = test::init_service(app(&api.state)).await;
     let too_large = format!(r#"{{"type": "{}"}}"#, "x".repeat(2 * BODY_LIMIT));
     let cases = [
         (post("/jobs", too_large.clone()), 413, "payload_too_large"),
@@ -220,13 +108,13 @@ async fn a_body_refused_before_it_is_parsed_is_answered_in_json_with_a_code() {
         assert_eq!(got, status, "{code}: {body}");
         assert!(has_code(&body, code), "{code}: {body}");
     }
-    assert_eq!(api.log_len().await, 0);
+    assert_eq!(log_len(&api.store).await, 0);
 }
 
 #[actix_web::test]
 async fn a_body_in_an_encoding_the_server_does_not_decode_is_refused_and_appends_nothing() {
-    let api = EdgeApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let api = LogOnlyApi::start(AppSettings::default()).await;
+    let app = test::init_service(app(&api.state)).await;
     let batch = format!(r#"{{"jobs": [{JOB}]}}"#);
     // `br` and `zstd` are encodings actix-web knows but, without their features, passes on
     // undecoded; the others it does not know at all.
@@ -252,13 +140,17 @@ async fn a_body_in_an_encoding_the_server_does_not_decode_is_refused_and_appends
             "{answer}"
         );
     }
-    assert_eq!(api.log_len().await, 0, "a refused body appended to the log");
+    assert_eq!(
+        log_len(&api.store).await,
+        0,
+        "a refused body appended to the log"
+    );
 }
 
 #[actix_web::test]
 async fn a_body_in_an_encoding_the_server_decodes_is_accepted() {
-    let api = EdgeApi::start().await;
-    let app = test::init_service(api.app()).await;
+    let api = LogOnlyApi::start(AppSettings::default()).await;
+    let app = test::init_service(app(&api.state)).await;
     // A body that says gzip and is not: refused as a body that does not read.
     let req = post("/jobs", JOB).insert_header((header::CONTENT_ENCODING, "gzip"));
     let (status, answer) = send(&app, req.to_request()).await;
@@ -268,7 +160,7 @@ async fn a_body_in_an_encoding_the_server_decodes_is_accepted() {
         answer["message"],
         "the body could not be read: invalid gzip header"
     );
-    assert_eq!(api.log_len().await, 0);
+    assert_eq!(log_len(&api.store).await, 0);
 
     let batch = format!(r#"{{"jobs": [{JOB}]}}"#);
     for (path, body) in [("/jobs", JOB), ("/jobs/batch", batch.as_str())] {
@@ -281,7 +173,7 @@ async fn a_body_in_an_encoding_the_server_decodes_is_accepted() {
             ("deflate", zlib(bytes)),
         ];
         for (encoding, encoded) in cases {
-            let before = api.log_len().await;
+            let before = log_len(&api.store).await;
             let req = post(path, encoded).insert_header((header::CONTENT_ENCODING, encoding));
             let (status, answer) = send(&app, req.to_request()).await;
             assert_eq!(status, 200, "{path} {encoding:?}: {answer}");
@@ -291,7 +183,7 @@ async fn a_body_in_an_encoding_the_server_decodes_is_accepted() {
                 &answer["jobs"][0]
             };
             assert!(job["job_id"].is_string(), "{path} {encoding:?}: {answer}");
-            assert!(api.log_len().await > before, "{path} {encoding:?}");
+            assert!(log_len(&api.store).await > before, "{path} {encoding:?}");
         }
     }
 }

@@ -152,6 +152,25 @@ async fn submit_batch(client: &reqwest::Client, base: &str, jobs: Vec<serde_json
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 }
 
+/// Posts `body` to `url` until it is accepted, every refusal meanwhile a 503 (Redis away) and
+/// the last before `deadline`.
+async fn post_until_accepted(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    deadline: Instant,
+) {
+    loop {
+        let r = client.post(url).json(body).send().await.unwrap();
+        if r.status().is_success() {
+            return;
+        }
+        assert_eq!(r.status(), 503, "{}", r.text().await.unwrap());
+        assert!(Instant::now() < deadline, "never accepted again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until `/stats` counts three jobs done: work is under way, some jobs done, others
 /// running or queued.
 async fn wait_for_work_under_way(base: &str) {
@@ -263,21 +282,9 @@ async fn after_redis_restarts_under_load_every_job_completes_exactly_once() {
     redis.restart(); // while jobs run, wait in queues and are being booked
     let accepted = 40;
     let deadline = Instant::now() + Duration::from_secs(30);
+    let url = format!("{}/jobs", server.base);
     for i in 30..accepted {
-        loop {
-            let r = client
-                .post(format!("{}/jobs", server.base))
-                .json(&job(i))
-                .send()
-                .await
-                .unwrap();
-            if r.status().is_success() {
-                break;
-            }
-            assert_eq!(r.status(), 503, "{}", r.text().await.unwrap());
-            assert!(Instant::now() < deadline, "never accepted again");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        post_until_accepted(&client, &url, &job(i), deadline).await;
     }
 
     // A submission Redis stored but could not answer is in the log too, and must run as well.
@@ -429,20 +436,9 @@ async fn redis_killed_again_and_again_under_load_leaves_read_models_equal_a_rebu
     for round in 0..8u64 {
         let jobs: Vec<_> = (round * 40..round * 40 + 40).map(short).collect();
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let r = client
-                .post(format!("{}/jobs/batch", server.base))
-                .json(&serde_json::json!({ "jobs": jobs }))
-                .send()
-                .await
-                .unwrap();
-            if r.status().is_success() {
-                break;
-            }
-            assert_eq!(r.status(), 503, "{}", r.text().await.unwrap());
-            assert!(Instant::now() < deadline, "never accepted again");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let url = format!("{}/jobs/batch", server.base);
+        let batch = serde_json::json!({ "jobs": jobs });
+        post_until_accepted(&client, &url, &batch, deadline).await;
         pause = (pause * 37 + 11) % 120;
         tokio::time::sleep(Duration::from_millis(pause)).await;
         redis.crash();

@@ -1,5 +1,7 @@
-//! Shared test helpers: a private Redis, store constructors, sample logs, snapshot settings.
+//! Shared test helpers: a private Redis, store constructors, the HTTP app, sample logs, snapshot
+//! settings.
 
+pub mod app;
 pub mod cutter;
 pub mod redis;
 

@@ -7,7 +7,6 @@
 //! without detail.
 
 use actix::MailboxError;
-use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
@@ -222,35 +221,6 @@ impl ApiError {
     }
 }
 
-impl From<JsonPayloadError> for ApiError {
-    fn from(e: JsonPayloadError) -> Self {
-        match e {
-            JsonPayloadError::OverflowKnownLength { limit, .. }
-            | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit },
-            JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
-            JsonPayloadError::Deserialize(e) => {
-                let message = e.to_string();
-                // `deny_unknown_fields` reports through serde's generic data error; its text is
-                // the only thing that tells it apart from a wrong type.
-                if message.starts_with("unknown field") {
-                    ApiError::UnknownField(message)
-                } else {
-                    ApiError::InvalidJson(message)
-                }
-            }
-            // A body that does not decode as its `Content-Encoding` says ends here, its cause
-            // wrapped in an `Option`'s debug form: name the cause alone.
-            JsonPayloadError::Payload(PayloadError::Incomplete(Some(e)) | PayloadError::Io(e)) => {
-                ApiError::InvalidJson(format!("the body could not be read: {e}"))
-            }
-            JsonPayloadError::Payload(e) => {
-                ApiError::InvalidJson(format!("the body could not be read: {e}"))
-            }
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,15 +260,14 @@ mod tests {
         struct Body {
             n: u32,
         }
-        let unknown = serde_json::from_str::<Body>(r#"{"n": 1, "x": 2}"#).unwrap_err();
-        let wrong = serde_json::from_str::<Body>(r#"{"n": "one"}"#).unwrap_err();
-        assert_eq!(
-            ApiError::from(JsonPayloadError::Deserialize(unknown)).code(),
-            "unknown_field"
-        );
-        assert_eq!(
-            ApiError::from(JsonPayloadError::Deserialize(wrong)).code(),
-            "invalid_json"
-        );
+        let parse = |text: &str| {
+            let mut fields = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize::<_, Body>(&mut fields).unwrap_err()
+        };
+        let unknown = ApiError::from_field_error(parse(r#"{"n": 1, "x": 2}"#));
+        let wrong = ApiError::from_field_error(parse(r#"{"n": "one"}"#));
+        assert_eq!(unknown.code(), "unknown_field");
+        assert_eq!(wrong.code(), "invalid_json");
+        assert!(wrong.to_string().starts_with("n: invalid type"), "{wrong}");
     }
 }

@@ -6,14 +6,13 @@
 //! read a job right after submitting it.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 
-use actix_web::dev::JsonBody;
 use actix_web::http::header;
-use actix_web::web;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::job_page::{self, JobCursor, DEFAULT_LIMIT, MAX_LIMIT};
@@ -97,37 +96,57 @@ pub async fn read_submission(
     read_json(req, payload, limit).await
 }
 
-/// Reads and parses a JSON body of at most `limit` bytes (after decoding). The limit is an
-/// argument, so the body is read here rather than by a `web::Json` extractor, whose limit is
+/// Reads and parses a JSON body of at most `limit` bytes, as sent and as decoded. The limit is
+/// an argument, so the body is read here rather than by a `web::Json` extractor, whose limit is
 /// fixed when the routes are built.
 async fn read_json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<T, ApiError> {
-    check_content_encoding(req)?;
-    let mut payload = payload.into_inner();
-    // Read as raw JSON first (syntax checked, nothing parsed into fields), then parsed into `T`
-    // with the path of the field at fault kept, so an error names it: `jobs[3].deadline: ...`.
-    let raw: Box<RawValue> = JsonBody::new(req, &mut payload, None, true)
-        .limit(limit)
-        .await?;
-    let mut fields = serde_json::Deserializer::from_str(raw.get());
+    let coding = content_coding(req)?;
+    let is_json = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let sent = payload
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?
+        .map_err(|e| ApiError::InvalidJson(format!("the body could not be read: {e}")))?;
+    let body = decode(coding, &sent, limit)?;
+    // Parsed with the path of the field at fault kept, so an error names it:
+    // `jobs[3].deadline: ...`.
+    let mut fields = serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(&mut fields).map_err(ApiError::from_field_error)
 }
 
-/// The `Content-Encoding`s a body may be sent in: those actix-web decodes with the
-/// `compress-gzip` feature, and an empty value, which names no coding. actix-web reads the
-/// header's first value only, and passes any value but `gzip` and `deflate` on undecoded
-/// (`br` and `zstd` among them, without their features): a body compressed so would reach the
-/// JSON parser as garbage, so those are refused up front.
-const DECODED_ENCODINGS: [&str; 4] = ["", "identity", "gzip", "deflate"];
+/// How a body is encoded (`Content-Encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Identity,
+    Gzip,
+    /// HTTP's `deflate`: zlib-wrapped.
+    Deflate,
+}
 
-/// Refuses a body in an encoding [`read_json`] would not decode, or in several.
-fn check_content_encoding(req: &HttpRequest) -> Result<(), ApiError> {
+/// The `Content-Encoding`s a body may be sent in, and an empty value, which names no coding.
+const CODINGS: [(&str, Coding); 4] = [
+    ("", Coding::Identity),
+    ("identity", Coding::Identity),
+    ("gzip", Coding::Gzip),
+    ("deflate", Coding::Deflate),
+];
+
+/// The body's coding; any other, or several, is refused.
+fn content_coding(req: &HttpRequest) -> Result<Coding, ApiError> {
     let mut values = req.headers().get_all(header::CONTENT_ENCODING);
     let Some(first) = values.next() else {
-        return Ok(());
+        return Ok(Coding::Identity);
     };
     // Named in the answer, cut short: a header can be kilobytes long.
     let named = |v: &header::HeaderValue| -> String {
@@ -140,16 +159,32 @@ fn check_content_encoding(req: &HttpRequest) -> Result<(), ApiError> {
         let both = format!("{}, {}", named(first), named(second));
         return Err(ApiError::UnsupportedContentEncoding(both));
     }
-    let decoded = first.to_str().is_ok_and(|v| {
-        DECODED_ENCODINGS
-            .iter()
-            .any(|known| v.trim().eq_ignore_ascii_case(known))
-    });
-    if decoded {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedContentEncoding(named(first)))
+    let value = first.to_str().map(str::trim).unwrap_or("?");
+    CODINGS
+        .iter()
+        .find(|(name, _)| value.eq_ignore_ascii_case(name))
+        .map(|(_, coding)| *coding)
+        .ok_or_else(|| ApiError::UnsupportedContentEncoding(named(first)))
+}
+
+/// Decodes `sent`, stopping at `limit` bytes of output: a small compressed body can expand a
+/// thousandfold, and is refused as too large before more than the limit is held in memory.
+fn decode(coding: Coding, sent: &[u8], limit: usize) -> Result<Bytes, ApiError> {
+    let mut decoder: Box<dyn Read + '_> = match coding {
+        Coding::Identity => return Ok(Bytes::copy_from_slice(sent)),
+        Coding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(sent)),
+        Coding::Deflate => Box::new(flate2::read::ZlibDecoder::new(sent)),
+    };
+    let mut body = Vec::with_capacity(sent.len().saturating_mul(4).min(limit));
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    (&mut decoder)
+        .take(cap)
+        .read_to_end(&mut body)
+        .map_err(|e| ApiError::InvalidJson(format!("the body could not be read: {e}")))?;
+    if body.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
     }
+    Ok(Bytes::from(body))
 }
 
 /// The query of `GET /jobs`.

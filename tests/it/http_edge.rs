@@ -2,6 +2,8 @@
 //! methods too), a body in an encoding the server does not decode is refused, and a panicking
 //! handler answers 500 over a real connection.
 
+use std::io::Write;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
@@ -147,6 +149,30 @@ async fn a_body_in_an_encoding_the_server_does_not_decode_is_refused_and_appends
     );
 }
 
+/// A compressed body is limited as it is decoded: one that would decode past the limit (here a
+/// few hundred bytes that expand a thousandfold) is refused as too large, not held in memory.
+#[actix_web::test]
+async fn a_compressed_body_that_decodes_past_the_limit_is_refused_as_too_large() {
+    let api = LogOnlyApi::start(AppSettings::default()).await;
+    let app = test::init_service(app(&api.state)).await;
+    let padded = format!(r#"{{"type": "train"{}}}"#, " ".repeat(300_000));
+    for (encoding, encoded) in [
+        ("gzip", gzip(padded.as_bytes())),
+        ("deflate", zlib(padded.as_bytes())),
+    ] {
+        assert!(
+            encoded.len() < BODY_LIMIT,
+            "{encoding}: {} bytes",
+            encoded.len()
+        );
+        let req = post("/jobs", encoded).insert_header((header::CONTENT_ENCODING, encoding));
+        let (status, answer) = send(&app, req.to_request()).await;
+        assert_eq!(status, 413, "{encoding}: {answer}");
+        assert!(has_code(&answer, "payload_too_large"), "{answer}");
+    }
+    assert_eq!(log_len(&api.store).await, 0);
+}
+
 #[actix_web::test]
 async fn a_body_in_an_encoding_the_server_decodes_is_accepted() {
     let api = LogOnlyApi::start(AppSettings::default()).await;
@@ -248,55 +274,16 @@ async fn a_panicking_handler_answers_500_json_on_its_connection_and_the_server_s
     handle.stop(true).await;
 }
 
-/// `data` as a gzip member of one stored (uncompressed) deflate block.
+/// `data` gzip-compressed.
 fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-    out.extend(stored_block(data));
-    out.extend(crc32(data).to_le_bytes());
-    out.extend(u32::try_from(data.len()).expect("short").to_le_bytes());
-    out
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("in memory");
+    encoder.finish().expect("in memory")
 }
 
-/// `data` as a zlib stream of one stored block: what HTTP calls `deflate`.
+/// `data` as a zlib stream: what HTTP calls `deflate`.
 fn zlib(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x78, 0x01];
-    out.extend(stored_block(data));
-    out.extend(adler32(data).to_be_bytes());
-    out
-}
-
-/// One final stored deflate block holding `data` (at most 65,535 bytes).
-fn stored_block(data: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(data.len()).expect("a short body");
-    let mut out = vec![0x01];
-    out.extend(len.to_le_bytes());
-    out.extend((!len).to_le_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-/// CRC-32 (IEEE), bit by bit: the test bodies are short.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// Adler-32.
-fn adler32(data: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for &byte in data {
-        a = (a + u32::from(byte)) % 65_521;
-        b = (b + a) % 65_521;
-    }
-    (b << 16) | a
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).expect("in memory");
+    encoder.finish().expect("in memory")
 }

@@ -118,7 +118,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|_| ApiError::PayloadTooLarge { limit })?
         .map_err(|e| ApiError::InvalidJson(format!("the body could not be read: {e}")))?;
-    let body = decode(coding, &sent, limit)?;
+    let body = decode(coding, sent, limit)?;
     // Parsed with the path of the field at fault kept, so an error names it:
     // `jobs[3].deadline: ...`.
     let mut fields = serde_json::Deserializer::from_slice(&body);
@@ -169,11 +169,11 @@ fn content_coding(req: &HttpRequest) -> Result<Coding, ApiError> {
 
 /// Decodes `sent`, stopping at `limit` bytes of output: a small compressed body can expand a
 /// thousandfold, and is refused as too large before more than the limit is held in memory.
-fn decode(coding: Coding, sent: &[u8], limit: usize) -> Result<Bytes, ApiError> {
+fn decode(coding: Coding, sent: Bytes, limit: usize) -> Result<Bytes, ApiError> {
     let mut decoder: Box<dyn Read + '_> = match coding {
-        Coding::Identity => return Ok(Bytes::copy_from_slice(sent)),
-        Coding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(sent)),
-        Coding::Deflate => Box::new(flate2::read::ZlibDecoder::new(sent)),
+        Coding::Identity => return Ok(sent),
+        Coding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&sent[..])),
+        Coding::Deflate => Box::new(flate2::read::ZlibDecoder::new(&sent[..])),
     };
     let mut body = Vec::with_capacity(sent.len().saturating_mul(4).min(limit));
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);

@@ -183,6 +183,9 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable { .. } | StoreError::Redis(_) => {
                 ApiError::StoreUnavailable(chain)
             }
+            // Fenced or rewound: this process cannot serve the log now; its supervisor's
+            // restart will.
+            e if e.is_unavailable() => ApiError::StoreUnavailable(chain),
             _ => ApiError::Internal(chain),
         }
     }

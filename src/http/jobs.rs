@@ -389,7 +389,12 @@ async fn load(state: &AppState, id: &Uuid) -> Result<JobFields, ApiError> {
     let mut conn = state.store.connection();
     match queries::job_hash(&mut conn, state.store.keys(), id).await? {
         Some(hash) => Ok(hash),
-        None => from_journal(state, id).ok_or(ApiError::JobNotFound),
+        None => {
+            // No hash: the job's first page has not landed yet, or Redis lost it. The journal
+            // answers only while the log still reaches what this process appended or read.
+            state.store.check_floor().await?;
+            from_journal(state, id).ok_or(ApiError::JobNotFound)
+        }
     }
 }
 

@@ -868,6 +868,13 @@ async fn a_job_is_readable_before_its_projection_is_written() {
     assert_eq!(job.body["type"], "train");
     let listed = send(&app, get("/jobs").to_request()).await;
     assert_eq!(listed.body, json!({ "jobs": [], "next_cursor": null }));
+
+    // Redis loses its data: the journal no longer answers for a job the log does not hold.
+    let mut conn = api.store.connection();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    let lost = send(&app, get(&format!("/jobs/{id}")).to_request()).await;
+    assert_eq!(lost.status, 503, "{lost:?}");
+    assert_eq!(lost.body["error"], "store_unavailable");
 }
 
 #[actix_web::test]

@@ -285,21 +285,17 @@ fn log_loss(rewound: &StoreError, model: &ReadModel) {
         .parse::<StreamId>()
         .ok()
         .and_then(|id| DateTime::<Utc>::from_timestamp_millis(i64::try_from(id.ms).ok()?));
-    let lost_jobs = model
+    let lost: Vec<_> = model
         .jobs
         .values()
         .filter(|v| kept_until.is_none_or(|t| v.created_at > t))
-        .count();
-    let unfinished = model
-        .jobs
-        .values()
-        .filter(|v| kept_until.is_none_or(|t| v.created_at > t) && !v.status.is_terminal())
-        .count();
+        .collect();
+    let unfinished = lost.iter().filter(|v| !v.status.is_terminal()).count();
     tracing::error!(
         error = %rewound,
         entries_read = model.applied,
         jobs_known = model.jobs.len(),
-        jobs_lost = lost_jobs,
+        jobs_lost = lost.len(),
         unfinished_lost = unfinished,
         "the log went back in time: Redis lost data (restarted empty, or from an older AOF or \
          snapshot). Stopped appending and stopping; jobs submitted after the log's last entry are \

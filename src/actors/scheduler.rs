@@ -318,13 +318,13 @@ impl Handler<RouteJob> for Scheduler {
         let routed = std::panic::catch_unwind(AssertUnwindSafe(|| self.route(job, ctx)));
         if let Err(panic) = routed {
             tracing::error!(%job, panic = %panic_message(&*panic), "routing panicked; the job runs now on FAST");
+            let due = self.svc.clock.now();
             let decision = Decision {
-                carbon_intensity: self.svc.grid.intensity_at(self.svc.clock.now()),
+                carbon_intensity: self.svc.grid.intensity_at(due),
                 policy_rule_id: "INTERNAL_ERROR_FAST".into(),
                 reason: "routing failed with an internal error; run now on FAST".into(),
                 forecast_window: None,
             };
-            let due = self.svc.clock.now();
             let (svc, fast) = (self.svc.clone(), self.fast.clone());
             actix::spawn(schedule_on(svc, fast, job, Pool::Fast, decision, due));
         }

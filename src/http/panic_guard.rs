@@ -26,6 +26,7 @@ use futures::future::{CatchUnwind, Either, Map};
 use futures::FutureExt;
 
 use super::ApiError;
+use crate::telemetry::panic_message;
 
 /// The middleware: wrap an app or a scope with it (`.wrap(ContainPanics)`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,11 +93,7 @@ fn answered<R>(caught: Caught<R>) -> Result<R, Error> {
 
 /// The 500 for a panic, with its message kept for the log.
 fn internal(panic: Box<dyn Any + Send>) -> Error {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned());
+    let message = panic_message(&*panic);
     ApiError::Internal(format!("a request handler panicked: {message}")).into()
 }
 

@@ -326,18 +326,22 @@ pub async fn stale_jobs(
     keys: &KeySpace,
     model: &ReadModel,
 ) -> Result<usize, StoreError> {
-    let ids: Vec<&Uuid> = model.jobs.keys().collect();
+    let folded: Vec<(&Uuid, u64)> = model
+        .jobs
+        .iter()
+        .map(|(id, view)| (id, view.lifecycle.version))
+        .collect();
     let mut stale = 0;
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in folded.chunks(CHUNK) {
         let mut pipe = redis::pipe();
-        for id in chunk {
+        for (id, _) in chunk {
             pipe.hget(keys.job(id), "version");
         }
         let versions: Vec<Option<u64>> = pipe.query_async(conn).await?;
         stale += chunk
             .iter()
             .zip(versions)
-            .filter(|(id, v)| model.job(id).map(|j| j.lifecycle.version) != *v)
+            .filter(|((_, folded), hashed)| Some(*folded) != *hashed)
             .count();
     }
     Ok(stale)

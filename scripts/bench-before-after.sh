@@ -24,14 +24,8 @@ ROUNDS=${ROUNDS:-5}
 for bin in "$BEFORE" "$AFTER" "$LOAD"; do
   [ -x "$bin" ] || { echo "not an executable: $bin" >&2; exit 1; }
 done
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-  --dir "$work" --pidfile "$work/redis.pid" --logfile "$work/redis.log"
-for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=scripts/bench-redis.sh
+. scripts/bench-redis.sh
 
 # The carbonq binary $1 serving a fresh namespace, driven by intake_load: $2 = FAST workers,
 # $3 = ECO workers, $4 = END_TO_END (false: intake only), $5 = output file; BATCH (1) jobs per

@@ -10,14 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${1:-20000}
 ROUNDS=${2:-3}
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-  --dir "$work" --pidfile "$work/redis.pid" --logfile "$work/redis.log"
-for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=scripts/bench-redis.sh
+. scripts/bench-redis.sh
 
 cargo build --release --quiet --bin carbonq --example intake_load --example http_floor
 if [ ! -d "$work/bullmq/node_modules" ]; then

@@ -87,9 +87,16 @@ pub struct SimulateArgs {
     /// First day (YYYY-MM-DD); default a mid-March weekday inside the trace.
     #[arg(long)]
     pub date: Option<chrono::NaiveDate>,
-    /// Days to simulate.
+    /// Days to simulate (with --sample: days of each sampled run).
     #[arg(long, default_value_t = 1)]
     pub days: u32,
+    /// Simulate days across the trace's year instead of one: `monthly` (the weekday nearest
+    /// the 15th of each month) or `weekly` (every Wednesday).
+    #[arg(long, value_enum, conflicts_with_all = ["date", "redis", "scenario"])]
+    pub sample: Option<crate::sim::year::Sample>,
+    /// Sampled runs simulated at once (default: the machine's cores).
+    #[arg(long, value_name = "N", requires = "sample")]
+    pub threads: Option<std::num::NonZeroUsize>,
     /// Jobs a day in the generated workload.
     #[arg(long, default_value_t = 2000)]
     pub jobs: usize,
@@ -111,7 +118,7 @@ pub struct SimulateArgs {
     /// Forecast error as a share of the mean intensity.
     #[arg(long, default_value_t = 0.05)]
     pub forecast_error: f64,
-    /// Where report.json and day.svg go.
+    /// Where report.json and day.svg (with --sample: year.svg) go.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
     /// Print the report as JSON instead of a table.

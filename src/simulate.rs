@@ -12,6 +12,7 @@ use carbonq::grid::Region;
 use carbonq::ids::IdGen;
 use carbonq::projections::runner::ProjectionRunner;
 use carbonq::sim::simulate::{simulate, write_outputs, SimulateOptions, Workload};
+use carbonq::sim::year::{render_year_table, simulate_sample, write_year_chart, Sample};
 use carbonq::sim::{render_table, to_json};
 use carbonq::store::{AppendRequest, Bound, EventStore, KeySpace, RedisStore, Stamper};
 
@@ -37,6 +38,9 @@ pub fn run(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
         seed: args.seed,
         forecast_error: args.forecast_error,
     };
+    if let Some(sample) = args.sample {
+        return run_sample(args, &options, sample);
+    }
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -68,6 +72,54 @@ pub fn run(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
         let n = record(&sim.run.log, url)?;
         eprintln!("recorded {n} events into {url}; try `carbonq replay --redis {url}`");
     }
+    Ok(())
+}
+
+/// `simulate --sample`: every sampled run, a progress bar over them, the table or JSON, and
+/// report.json and year.svg.
+fn run_sample(
+    args: &SimulateArgs,
+    options: &SimulateOptions,
+    sample: Sample,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n.get(),
+    );
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} simulating [{bar:30}] {pos}/{len} runs done ({elapsed}, about {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let year = simulate_sample(options, sample, threads, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    std::fs::create_dir_all(&args.out)?;
+    let report = args.out.join("report.json");
+    let chart = args.out.join("year.svg");
+    let mut json = serde_json::to_string_pretty(&year)?;
+    json.push('\n');
+    std::fs::write(&report, &json)?;
+    write_year_chart(&chart, &year)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        out.write_all(json.as_bytes())?;
+    } else {
+        writeln!(out, "{}", render_year_table(&year))?;
+        writeln!(out, "wrote {} and {}", report.display(), chart.display())?;
+    }
+    out.flush()?;
+    eprintln!(
+        "{} runs in {:.1} s on {threads} thread(s)",
+        year.runs.len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::deferred_queue::{DeferredQueue, Unhold};
 use super::job_queue::{Depth, Enqueue, JobQueue, Withdraw};
 use super::journal::{JobAppend, JournalError};
+use super::routing::StartBy;
 use super::scheduler::{PendingArrived, Scheduler};
 use super::services::Services;
 use super::submission::{validate, Invalid, SubmitRequest};
@@ -533,6 +534,8 @@ async fn queue_pending(
     job: Uuid,
     due: DateTime<Utc>,
 ) {
+    // PENDING is first come, first routed.
+    let due = StartBy::soft(due);
     if pending.send(Enqueue { job, due }).await.is_ok() {
         scheduler.do_send(PendingArrived);
     }

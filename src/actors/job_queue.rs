@@ -7,8 +7,14 @@
 //! waits is offered to a waiting worker of the other pool, so one pool never queues while the
 //! other idles.
 //!
+//! A job whose deadline sets its due time becomes urgent [`URGENT_WITHIN`] before it: a worker
+//! of either pool takes the most urgent such job first ([`TakeUrgent`]), ahead of the jobs
+//! without a deadline queued before it and ahead of its own pool's backlog.
+//!
 //! The `queue:*` lists in Redis stay FIFO projections of the log; the dispatch order here is
 //! earliest-due-first so a job released at its latest start is not stuck behind others.
+//!
+//! [`URGENT_WITHIN`]: super::routing::URGENT_WITHIN
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -17,14 +23,20 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::routing::StartBy;
 use crate::store::keys::QueueName;
+
+/// A queued job's key: due time, then arrival.
+type Key = (DateTime<Utc>, u64);
 
 /// One queue.
 pub struct JobQueue {
     name: QueueName,
     capacity: usize,
-    jobs: BTreeMap<(DateTime<Utc>, u64), Uuid>,
-    keys: HashMap<Uuid, (DateTime<Utc>, u64)>,
+    jobs: BTreeMap<Key, Uuid>,
+    /// The jobs of `jobs` whose due time a deadline sets.
+    hard: BTreeMap<Key, Uuid>,
+    keys: HashMap<Uuid, Key>,
     next_seq: u64,
     waiters: VecDeque<oneshot::Sender<Uuid>>,
     sibling: Option<Addr<JobQueue>>,
@@ -37,6 +49,7 @@ impl JobQueue {
             name,
             capacity,
             jobs: BTreeMap::new(),
+            hard: BTreeMap::new(),
             keys: HashMap::new(),
             next_seq: 0,
             waiters: VecDeque::new(),
@@ -55,18 +68,41 @@ impl JobQueue {
         Err(job)
     }
 
-    fn insert(&mut self, job: Uuid, due: DateTime<Utc>) {
-        if let Some(old) = self.keys.remove(&job) {
-            self.jobs.remove(&old);
-        }
-        let key = (due, self.next_seq);
+    fn insert(&mut self, job: Uuid, due: StartBy) {
+        self.remove(&job);
+        let key = (due.at, self.next_seq);
         self.next_seq += 1;
         self.jobs.insert(key, job);
+        if due.hard {
+            self.hard.insert(key, job);
+        }
         self.keys.insert(job, key);
     }
 
+    fn remove(&mut self, job: &Uuid) -> bool {
+        let Some(key) = self.keys.remove(job) else {
+            return false;
+        };
+        self.hard.remove(&key);
+        self.jobs.remove(&key).is_some()
+    }
+
     fn pop(&mut self) -> Option<Uuid> {
-        let (_, job) = self.jobs.pop_first()?;
+        let (&key, &job) = self.jobs.first_key_value()?;
+        self.jobs.remove(&key);
+        self.hard.remove(&key);
+        self.keys.remove(&job);
+        Some(job)
+    }
+
+    /// Takes the job with a deadline due first, if it is due by `by`.
+    fn pop_urgent(&mut self, by: DateTime<Utc>) -> Option<Uuid> {
+        let (&key, &job) = self
+            .hard
+            .first_key_value()
+            .filter(|((at, _), _)| *at <= by)?;
+        self.hard.remove(&key);
+        self.jobs.remove(&key);
         self.keys.remove(&job);
         Some(job)
     }
@@ -93,7 +129,7 @@ pub struct Enqueue {
     /// The job.
     pub job: Uuid,
     /// When it must start at the latest (its enqueue time if it has no deadline).
-    pub due: DateTime<Utc>,
+    pub due: StartBy,
 }
 
 /// Takes the most urgent job, waiting for one if the queue is empty.
@@ -105,6 +141,11 @@ pub struct Take;
 #[derive(Message)]
 #[rtype(result = "Option<Uuid>")]
 pub struct TryTake;
+
+/// Takes the job with a deadline that is due first, if it is due by this time; without waiting.
+#[derive(Message)]
+#[rtype(result = "Option<Uuid>")]
+pub struct TakeUrgent(pub DateTime<Utc>);
 
 /// Removes a job (cancelled); whether it was queued here.
 #[derive(Message)]
@@ -148,7 +189,7 @@ pub struct SetSibling(pub Addr<JobQueue>);
 #[rtype(result = "()")]
 pub struct Offer {
     job: Uuid,
-    due: DateTime<Utc>,
+    due: StartBy,
     from: Addr<JobQueue>,
 }
 
@@ -157,7 +198,7 @@ pub struct Offer {
 #[rtype(result = "()")]
 pub struct Keep {
     job: Uuid,
-    due: DateTime<Utc>,
+    due: StartBy,
 }
 
 impl Handler<SetSibling> for JobQueue {
@@ -210,14 +251,19 @@ impl Handler<TryTake> for JobQueue {
     }
 }
 
+impl Handler<TakeUrgent> for JobQueue {
+    type Result = Option<Uuid>;
+
+    fn handle(&mut self, TakeUrgent(by): TakeUrgent, _: &mut Context<Self>) -> Option<Uuid> {
+        self.pop_urgent(by)
+    }
+}
+
 impl Handler<Withdraw> for JobQueue {
     type Result = bool;
 
     fn handle(&mut self, Withdraw(job): Withdraw, _: &mut Context<Self>) -> bool {
-        match self.keys.remove(&job) {
-            Some(key) => self.jobs.remove(&key).is_some(),
-            None => false,
-        }
+        self.remove(&job)
     }
 }
 
@@ -226,5 +272,46 @@ impl Handler<Depth> for JobQueue {
 
     fn handle(&mut self, _: Depth, _: &mut Context<Self>) -> usize {
         self.jobs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[actix_rt::test]
+    async fn a_job_near_its_latest_start_is_taken_before_earlier_jobs_without_deadline() {
+        // Given a job without deadline queued at t0, and two with deadlines: latest starts
+        // 10 and 60 minutes later
+        let q = JobQueue::new(QueueName::Eco, 10).start();
+        let t0 = DateTime::parse_from_rfc3339("2023-03-14T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let (soft, soon, later) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let hard = |m| StartBy {
+            at: t0 + TimeDelta::minutes(m),
+            hard: true,
+        };
+        for (job, due) in [
+            (soft, StartBy::soft(t0)),
+            (later, hard(60)),
+            (soon, hard(10)),
+        ] {
+            q.send(Enqueue { job, due }).await.unwrap().unwrap();
+        }
+        // When workers ask for urgent jobs due within 15 minutes, then for any
+        let by = t0 + TimeDelta::minutes(15);
+        // Then the one due in 10 minutes comes first, the one due in 60 is not urgent yet,
+        // and the rest come in due order
+        assert_eq!(q.send(TakeUrgent(by)).await.unwrap(), Some(soon));
+        assert_eq!(q.send(TakeUrgent(by)).await.unwrap(), None);
+        assert_eq!(q.send(TryTake).await.unwrap(), Some(soft));
+        assert!(q.send(Withdraw(later)).await.unwrap());
+        assert_eq!(
+            q.send(TakeUrgent(t0 + TimeDelta::days(1))).await.unwrap(),
+            None
+        );
+        assert_eq!(q.send(Depth).await.unwrap(), 0);
     }
 }

@@ -59,10 +59,33 @@ pub fn guarded_latest_start(job: &JobSubmitted, now: DateTime<Utc>) -> Option<Da
     Some(latest - margin)
 }
 
-/// When a job must start at the latest (its queue priority), or `otherwise` without a deadline.
-pub fn due_time(job: &JobSubmitted, otherwise: DateTime<Utc>) -> DateTime<Utc> {
-    latest_start(job).unwrap_or(otherwise)
+/// A job's place in a queue: when it should start, and whether its deadline says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartBy {
+    /// Its latest start, or for a job without a deadline the time it was queued.
+    pub at: DateTime<Utc>,
+    /// `at` is a latest start that a deadline sets: past it, the deadline is missed.
+    pub hard: bool,
 }
+
+impl StartBy {
+    /// A job without a deadline, queued at `at`.
+    pub fn soft(at: DateTime<Utc>) -> Self {
+        Self { at, hard: false }
+    }
+}
+
+/// When a job must start at the latest (its queue priority), or `otherwise` without a deadline.
+pub fn due_time(job: &JobSubmitted, otherwise: DateTime<Utc>) -> StartBy {
+    match latest_start(job) {
+        Some(at) => StartBy { at, hard: true },
+        None => StartBy::soft(otherwise),
+    }
+}
+
+/// How close to its latest start a queued job with a deadline becomes urgent: any idle worker,
+/// of either pool, takes it before the other jobs (the deadline guardrail for queued jobs).
+pub const URGENT_WITHIN: TimeDelta = MAX_QUEUE_MARGIN;
 
 /// When a held job is let go, and why: its planned slot if that comes first, else its deferral
 /// deadline for `at_deadline`.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::deferred_queue::{DeferredQueue, Due, Hold, TakeAll, TakeDue};
 use super::job_queue::{Enqueue, JobQueue, Take};
 use super::routing::{
-    deferrable, due_time, guarded_latest_start, release_of, release_route, route, Route,
+    deferrable, due_time, guarded_latest_start, release_of, release_route, route, Route, StartBy,
 };
 use super::services::Services;
 use super::submission::MAX_DURATION_S;
@@ -265,7 +265,7 @@ async fn record_hold(svc: Services, deferred: Addr<DeferredQueue>, event: JobEve
     }
 }
 
-async fn enqueue(queue: &Addr<JobQueue>, job: Uuid, due: DateTime<Utc>) {
+async fn enqueue(queue: &Addr<JobQueue>, job: Uuid, due: StartBy) {
     match queue.send(Enqueue { job, due }).await {
         Ok(Ok(())) => {}
         Ok(Err(full)) => {
@@ -326,7 +326,14 @@ impl Handler<RouteJob> for Scheduler {
                 forecast_window: None,
             };
             let (svc, fast) = (self.svc.clone(), self.fast.clone());
-            actix::spawn(schedule_on(svc, fast, job, Pool::Fast, decision, due));
+            actix::spawn(schedule_on(
+                svc,
+                fast,
+                job,
+                Pool::Fast,
+                decision,
+                StartBy::soft(due),
+            ));
         }
     }
 }
@@ -338,7 +345,7 @@ async fn schedule_on(
     job: Uuid,
     pool: Pool,
     decision: Decision,
-    due: DateTime<Utc>,
+    due: StartBy,
 ) {
     let event = JobEvent::Scheduled(JobScheduled { pool, decision });
     match svc.journal.append_patiently(job, vec![event], job).await {

@@ -13,8 +13,9 @@ use futures::FutureExt;
 use uuid::Uuid;
 
 use super::executor::{Executors, Failure};
-use super::job_queue::{Enqueue, JobQueue, Take, TryTake};
+use super::job_queue::{Enqueue, JobQueue, Take, TakeUrgent, TryTake};
 use super::journal::{JobAppend, JournalError};
+use super::routing::{StartBy, URGENT_WITHIN};
 use super::services::Services;
 use crate::events::*;
 use crate::projections::Status;
@@ -117,13 +118,23 @@ struct Outcome {
     events: Vec<JobEvent>,
     /// For a failed attempt that will be retried: the wait, and the retry's due time in the
     /// queue.
-    retry: Option<(Duration, DateTime<Utc>)>,
+    retry: Option<(Duration, StartBy)>,
 }
 
 impl RunLoop {
-    /// Takes a job from its own queue, or the other pool's, without waiting; `None` if there is
-    /// none, `Err` once the queues are gone.
+    /// Takes a job without waiting: the most urgent job with a deadline in its own queue, then
+    /// in the other pool's, then its own queue's head, then the other's; `None` if there is none,
+    /// `Err` once the queues are gone.
     async fn try_take(&self) -> Result<Option<Uuid>, ()> {
+        let by = self.svc.clock.now() + URGENT_WITHIN;
+        if let Some(job) = self.queue.send(TakeUrgent(by)).await.map_err(|_| ())? {
+            return Ok(Some(job));
+        }
+        if let Some(other) = &self.other {
+            if let Ok(Some(job)) = other.send(TakeUrgent(by)).await {
+                return Ok(Some(job));
+            }
+        }
         match self.queue.send(TryTake).await {
             Ok(Some(job)) => Ok(Some(job)),
             Ok(None) => match &self.other {
@@ -237,7 +248,7 @@ impl RunLoop {
     }
 
     /// Puts `job` back in the queue after `delay`.
-    fn requeue_after(&self, job: Uuid, delay: Duration, due: DateTime<Utc>) {
+    fn requeue_after(&self, job: Uuid, delay: Duration, due: StartBy) {
         let queue = self.queue.clone();
         actix::spawn(async move {
             tokio::time::sleep(delay).await;

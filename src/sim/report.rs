@@ -11,7 +11,9 @@
 //!   is 100 if carbonq equals the baseline too, and `null` otherwise. It can exceed 100 only if
 //!   carbonq started a critical or deadline-less job late, or missed a deadline, into a
 //!   greener hour (the oracle's bound assumes neither).
-//! * `deadline_misses`: jobs that finished after their deadline;
+//! * `deadline_misses`: jobs that finished after their deadline; `carbonq_misses`: those of
+//!   them that could have met it run at once on the workers as sized (see [`super::misses`]),
+//!   each listed in `misses` with its cause;
 //! * `wait_s`: start − submission, nearest-rank percentiles.
 
 use std::collections::BTreeMap;
@@ -21,6 +23,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::misses::{misses, Miss, MissCause};
 use super::oracle::{accounted_emissions_kg, OracleResult};
 use super::workload::JobSpec;
 use crate::clock::format_time;
@@ -108,6 +111,8 @@ pub struct ReportMeta {
     pub end: DateTime<Utc>,
     /// Seed of the workload and forecast noise.
     pub seed: u64,
+    /// Workers of both pools, for telling a late job's cause.
+    pub workers: usize,
 }
 
 /// Total emissions of the three schedules, kg.
@@ -147,6 +152,8 @@ pub struct Report {
     pub oracle_share_pct: Option<f64>,
     /// Jobs that finished after their deadline.
     pub deadline_misses: usize,
+    /// Late jobs that could have met their deadline run at once: carbonq's doing.
+    pub carbonq_misses: usize,
     /// Energy of carbonq's runs, kWh.
     pub energy_kwh: f64,
     /// Wait from submission to start, seconds.
@@ -169,6 +176,8 @@ pub struct Report {
     pub seed: u64,
     /// How the oracle was computed.
     pub oracle_method: String,
+    /// Every late job with its cause, carbonq's first.
+    pub misses: Vec<Miss>,
 }
 
 /// A report could not be written.
@@ -189,7 +198,7 @@ pub enum ReportError {
 }
 
 /// `x` rounded to `decimals` places (non-finite values become 0, so the JSON stays valid).
-fn round(x: f64, decimals: i32) -> f64 {
+pub(super) fn round(x: f64, decimals: i32) -> f64 {
     if !x.is_finite() {
         return 0.0;
     }
@@ -228,6 +237,7 @@ pub fn build(outcomes: &[JobOutcome], oracle: &OracleResult, meta: ReportMeta) -
     };
     let mut waits: Vec<f64> = outcomes.iter().map(JobOutcome::wait_s).collect();
     waits.sort_by(f64::total_cmp);
+    let misses = misses(outcomes, meta.workers);
     let count = |key: fn(&JobOutcome) -> &str| {
         let mut m = BTreeMap::new();
         for o in outcomes {
@@ -244,7 +254,11 @@ pub fn build(outcomes: &[JobOutcome], oracle: &OracleResult, meta: ReportMeta) -
         },
         saved_vs_baseline_pct: round(saved, PCT),
         oracle_share_pct: oracle_share,
-        deadline_misses: outcomes.iter().filter(|o| o.missed_deadline()).count(),
+        deadline_misses: misses.len(),
+        carbonq_misses: misses
+            .iter()
+            .filter(|m| m.cause == MissCause::Carbonq)
+            .count(),
         energy_kwh: round(outcomes.iter().map(|o| o.energy_kwh).sum(), KWH),
         wait_s: WaitPercentiles {
             p50: round(nearest_rank(&waits, 50.0), SECONDS),
@@ -261,6 +275,7 @@ pub fn build(outcomes: &[JobOutcome], oracle: &OracleResult, meta: ReportMeta) -
         end: format_time(meta.end),
         seed: meta.seed,
         oracle_method: oracle.method.to_owned(),
+        misses,
     }
 }
 
@@ -316,8 +331,8 @@ pub fn render_table(report: &Report) -> String {
     let _ = writeln!(s, "period {} .. {}", report.start, report.end);
     let _ = writeln!(
         s,
-        "jobs {}, deadline misses {}, energy {:.3} kWh",
-        report.jobs, report.deadline_misses, report.energy_kwh
+        "jobs {}, deadline misses {} ({} carbonq's), energy {:.3} kWh",
+        report.jobs, report.deadline_misses, report.carbonq_misses, report.energy_kwh
     );
     let _ = writeln!(s);
     let _ = writeln!(s, "{:<24}{:>14}{:>14}", "schedule", "kgCO2e", "saved");
@@ -375,6 +390,7 @@ mod tests {
             start: t("2023-03-14T00:00:00Z"),
             end: t("2023-03-15T00:00:00Z"),
             seed: 42,
+            workers: 4,
         }
     }
 
@@ -531,6 +547,7 @@ mod tests {
                 "saved_vs_baseline_pct",
                 "oracle_share_pct",
                 "deadline_misses",
+                "carbonq_misses",
                 "energy_kwh",
                 "wait_s",
                 "jobs_by_queue",
@@ -541,7 +558,8 @@ mod tests {
                 "start",
                 "end",
                 "seed",
-                "oracle_method"
+                "oracle_method",
+                "misses"
             ]
         );
         // Summation order may change the last bits, but not the rounded figures

@@ -305,6 +305,7 @@ pub fn simulate(
             start,
             end,
             seed: options.seed,
+            workers: fast + eco,
         },
     );
     Ok(Simulation {

@@ -284,6 +284,15 @@ impl Forecast {
         }
     }
 
+    /// One standard deviation of a point's error, gCO2/kWh, where it is known: the noise of a
+    /// noisy forecast, 0 for a perfect one. Published forecasts do not state theirs (0).
+    pub fn point_error(&self) -> f64 {
+        match self {
+            Forecast::Noisy(n) => n.std_dev(),
+            Forecast::Perfect(_) | Forecast::Published(_) => 0.0,
+        }
+    }
+
     /// The full forecast series for the kinds that have one (perfect, noisy).
     /// Published forecasts depend on `now` and return `None`.
     pub fn series(&self) -> Option<&Trace> {

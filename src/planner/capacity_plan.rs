@@ -32,11 +32,13 @@ pub enum Overflow {
 }
 
 /// Reserved worker time per slot against a worker capacity.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CapacityPlan {
     slot_ns: i64,
     capacity: u32,
     overflow: Overflow,
+    /// Standard deviation of one forecast point's error, gCO2/kWh.
+    forecast_error: f64,
     /// Slot index (since the epoch) of `reserved_ns[0]`.
     base: i64,
     /// Worker time reserved in each slot, nanoseconds.
@@ -74,6 +76,7 @@ impl CapacityPlan {
             slot_ns,
             capacity,
             overflow: Overflow::default(),
+            forecast_error: 0.0,
             base: 0,
             reserved_ns: Vec::new(),
         })
@@ -83,6 +86,24 @@ impl CapacityPlan {
     pub fn with_overflow(mut self, overflow: Overflow) -> Self {
         self.overflow = overflow;
         self
+    }
+
+    /// The same plan deciding on a forecast whose points err by `std_dev` gCO2/kWh (one
+    /// standard deviation, independent between points): a job is held only for a saving the
+    /// error cannot explain (see [`plan_start`](super::plan_start)). Negative or non-finite
+    /// values count as 0.
+    pub fn with_forecast_error(mut self, std_dev: f64) -> Self {
+        self.forecast_error = if std_dev.is_finite() {
+            std_dev.max(0.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// Standard deviation of one forecast point's error, gCO2/kWh.
+    pub fn forecast_error(&self) -> f64 {
+        self.forecast_error
     }
 
     /// What happens when nothing green enough fits.

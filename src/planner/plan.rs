@@ -8,6 +8,13 @@
 //! relative 1e-9) go to the earliest start, so a flat forecast starts now: it saves nothing
 //! and harms nothing.
 //!
+//! Forecast error: a start other than now must be forecast greener than now by more than
+//! [`CONFIDENCE_Z`] standard errors of the difference of the two means, given the plan's
+//! [`forecast_error`](CapacityPlan::forecast_error) per point (a run covering `n` points has a
+//! mean whose error is `σ/√n`, and the difference of two such means `σ·√(2/n)`). On a day whose
+//! forecast differences are within the noise, jobs start now: holding them would gain nothing in
+//! expectation and lose to running at submission whenever the noise misleads.
+//!
 //! Capacity: only candidates that fit the plan *and* are forecast no dirtier than starting
 //! now qualify; a job is never deferred into a dirtier hour just because the greener ones are
 //! full. If none qualifies, the plan's [`Overflow`] rule decides (by default: start now, which
@@ -28,6 +35,20 @@ const NS_PER_HOUR: f64 = 3_600_000_000_000.0;
 
 /// Two means closer than this (relative) are a tie and go to the earlier start.
 const TIE_TOLERANCE: f64 = 1e-9;
+
+/// How many standard errors of the forecast a later start must beat now by.
+pub const CONFIDENCE_Z: f64 = 2.0;
+
+/// The forecast saving a start other than now needs, gCO2/kWh, for a run of `d_ns` on
+/// `forecast` whose points err by `std_dev`.
+fn required_gain(forecast: &Trace, d_ns: i64, std_dev: f64) -> f64 {
+    if std_dev <= 0.0 {
+        return 0.0;
+    }
+    let res_ns = forecast.resolution().num_nanoseconds().unwrap_or(1).max(1);
+    let points = (d_ns as f64 / res_ns as f64).max(1.0);
+    CONFIDENCE_Z * std_dev * (2.0 / points).sqrt()
+}
 
 /// A planned start and what the forecast expects of it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -97,7 +118,7 @@ pub fn plan_start(
     let d = duration.num_nanoseconds().filter(|&d| d > 0)?;
     let now_end = now.checked_add_signed(duration)?;
     let now_mean = extended_mean(forecast, now, now_end);
-    let mut choice = Choice::new(now_mean);
+    let mut choice = Choice::new(now_mean, required_gain(forecast, d, plan.forecast_error()));
     choice.consider(now, now_mean, plan.fits(now, now_end));
 
     if latest_start > now {
@@ -155,9 +176,12 @@ pub fn replan(
     }
 }
 
-/// The running best: among qualifying starts (fit, no dirtier than now), and among all.
+/// The running best: among qualifying starts (fit, no dirtier than now), and among all. Now
+/// is ranked `gain` lower than its mean: a later start must beat it by that much.
 struct Choice {
     now_mean: f64,
+    gain: f64,
+    now: Option<DateTime<Utc>>,
     fitting: Option<(DateTime<Utc>, f64)>,
     any: Option<(DateTime<Utc>, f64)>,
 }
@@ -168,21 +192,40 @@ fn lower(mean: f64, best: f64) -> bool {
 }
 
 impl Choice {
-    fn new(now_mean: f64) -> Self {
+    fn new(now_mean: f64, gain: f64) -> Self {
         Self {
             now_mean,
+            gain,
+            now: None,
             fitting: None,
             any: None,
         }
     }
 
-    /// Offers a candidate; candidates must come in time order (ties keep the earlier one).
+    /// The mean `start` is ranked by.
+    fn score(&self, (start, mean): (DateTime<Utc>, f64)) -> f64 {
+        if Some(start) == self.now {
+            mean - self.gain
+        } else {
+            mean
+        }
+    }
+
+    /// Offers a candidate; now must come first, the others in time order (ties keep the
+    /// earlier one).
     fn consider(&mut self, start: DateTime<Utc>, mean: f64, fits: bool) {
-        if self.any.is_none_or(|(_, m)| lower(mean, m)) {
+        let now = *self.now.get_or_insert(start);
+        let score = self.score((start, mean));
+        if self.any.is_none_or(|best| lower(score, self.score(best))) {
             self.any = Some((start, mean));
         }
-        let no_dirtier = !lower(self.now_mean, mean);
-        if fits && no_dirtier && self.fitting.is_none_or(|(_, m)| lower(mean, m)) {
+        let no_dirtier = start == now || !lower(self.now_mean - self.gain, mean);
+        if fits
+            && no_dirtier
+            && self
+                .fitting
+                .is_none_or(|best| lower(score, self.score(best)))
+        {
             self.fitting = Some((start, mean));
         }
     }
@@ -422,6 +465,45 @@ mod tests {
             assert!(!p.defers());
             assert_eq!(p.expected_intensity, p.intensity_if_now);
         }
+    }
+
+    #[test]
+    fn a_saving_within_the_forecast_error_does_not_hold_the_job() {
+        // Given a forecast 10 g greener two hours from now, for a one-hour run on hourly points
+        let mut v = vec![200.0; 24];
+        v[12] = 190.0;
+        let f = hourly(&v);
+        let now = t("2023-03-14T10:00:00Z");
+        let latest = t("2023-03-14T20:00:00Z");
+        let dur = TimeDelta::hours(1);
+        // When the points err by 3 g (2 σ·√2 ≈ 8.5 g < 10 g), the job waits for the greener hour
+        let sure = plan(4).with_forecast_error(3.0);
+        assert_eq!(
+            plan_start(&f, now, latest, dur, &sure).unwrap().start,
+            t("2023-03-14T12:00:00Z")
+        );
+        // And when they err by 4 g (≈ 11.3 g > 10 g), it starts now
+        let unsure = plan(4).with_forecast_error(4.0);
+        let p = plan_start(&f, now, latest, dur, &unsure).unwrap();
+        assert_eq!(p.start, now);
+        assert!(!p.over_capacity);
+        // And a four-hour run averages the error over four points
+        let mut w = vec![200.0; 24];
+        w[18] = 190.0;
+        let g = hourly(&w);
+        let (from, four) = (t("2023-03-14T13:00:00Z"), TimeDelta::hours(4));
+        // Without error it waits for a run that takes in 18:00; with 1 g of error per point it
+        // needs 2 · 1 · √(2/4) ≈ 1.4 g and 2.5 g is enough; with 2 g it needs 2.8 g and starts now
+        assert!(plan_start(&g, from, latest, four, &plan(4))
+            .unwrap()
+            .defers());
+        let one = plan(4).with_forecast_error(1.0);
+        assert!(plan_start(&g, from, latest, four, &one).unwrap().defers());
+        let two = plan(4).with_forecast_error(2.0);
+        assert_eq!(
+            plan_start(&g, from, latest, four, &two).unwrap().start,
+            from
+        );
     }
 
     #[test]

@@ -214,6 +214,7 @@ pub fn simulate(
         )?),
     };
     let chart_forecast = forecast.series().cloned();
+    let forecast_error = forecast.point_error();
     let grid = GridSignal::replay(
         Arc::clone(&trace),
         ClockMapping::Offset {
@@ -229,7 +230,8 @@ pub fn simulate(
                 trace.resolution().min(TimeDelta::minutes(15)),
                 (fast + eco) as u32,
             )
-            .map_err(|e| SimulateError::OutOfTrace(e.to_string()))?,
+            .map_err(|e| SimulateError::OutOfTrace(e.to_string()))?
+            .with_forecast_error(forecast_error),
         ),
     };
     let setup = DaySetup {

@@ -4,6 +4,7 @@ mod support;
 
 mod events_golden;
 mod fuzz;
+mod guardrail;
 mod http;
 mod http_edge;
 mod journal;

@@ -137,3 +137,52 @@ fn held_jobs_are_planned_again_when_a_newer_forecast_is_published() {
         "no held job was re-planned on a newer forecast"
     );
 }
+
+mod planner_properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed, TestRunner};
+
+    /// Any shipped region, any day of its year, any seed, a few hundred jobs, either policy,
+    /// with or without forecast error: no job that could meet its deadline run at once misses
+    /// it, and the oracle is never beaten. With a perfect forecast the schedule is never
+    /// dirtier than running at submission.
+    #[test]
+    fn no_feasible_job_misses_and_the_oracle_is_never_beaten_on_random_days() {
+        let cases = (
+            proptest::sample::select(vec![Region::Gb, Region::De, Region::Caiso, Region::No]),
+            0u32..360,
+            any::<u64>(),
+            100usize..400,
+            proptest::sample::select(vec![PolicyKind::Forecast, PolicyKind::Seed]),
+            proptest::sample::select(vec![0.0, 0.05, 0.1]),
+        );
+        let config = Config {
+            cases: 10,
+            failure_persistence: None,
+            rng_seed: RngSeed::Fixed(20),
+            ..Config::default()
+        };
+        TestRunner::new(config)
+            .run(&cases, |(region, day, seed, jobs, policy, error)| {
+                let mut o = options(region, policy, jobs);
+                o.seed = seed;
+                o.forecast_error = error;
+                o.date = NaiveDate::from_ymd_opt(2023, 1, 1)
+                    .and_then(|d| d.checked_add_days(chrono::Days::new(u64::from(day))));
+                let r = simulate(&o, |_, _| {}).unwrap().report;
+                let e = &r.emissions_kg;
+                let case = format!(
+                    "{region:?} {:?} seed {seed} {jobs} jobs {policy:?} error {error}",
+                    o.date
+                );
+                prop_assert_eq!(r.carbonq_misses, 0, "{}: {:?}", case, r.misses);
+                prop_assert!(e.oracle <= e.carbonq + 1e-6, "{}: {:?}", case, e);
+                if error == 0.0 && policy == PolicyKind::Forecast {
+                    prop_assert!(e.carbonq <= e.baseline + 1e-6, "{}: {:?}", case, e);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+}

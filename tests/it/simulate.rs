@@ -186,3 +186,29 @@ mod planner_properties {
             .unwrap();
     }
 }
+
+#[test]
+fn a_monthly_sample_is_the_same_on_one_thread_or_two_and_sums_its_days() {
+    use carbonq::sim::year::{simulate_sample, Sample};
+    let o = options(Region::De, PolicyKind::Forecast, 120);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let one = simulate_sample(&o, Sample::Monthly, 1, |done, total| {
+        seen.lock().unwrap().push((done, total))
+    })
+    .unwrap();
+    let two = simulate_sample(&o, Sample::Monthly, 2, |_, _| {}).unwrap();
+    assert_eq!(
+        serde_json::to_string(&one).unwrap(),
+        serde_json::to_string(&two).unwrap()
+    );
+    assert_eq!(one.runs.len(), 12);
+    assert_eq!(*seen.lock().unwrap().last().unwrap(), (12, 12));
+    // Each run is the single-day simulation of its date
+    let mut march = options(Region::De, PolicyKind::Forecast, 120);
+    march.date = NaiveDate::from_ymd_opt(2023, 3, 15);
+    let day = simulate(&march, |_, _| {}).unwrap().report;
+    assert_eq!(one.runs[2], day);
+    let baseline: f64 = one.runs.iter().map(|r| r.emissions_kg.baseline).sum();
+    assert!((one.summary.emissions_kg.baseline - baseline).abs() < 1e-5);
+    assert_eq!(one.summary.jobs, 12 * 120);
+}

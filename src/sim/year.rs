@@ -444,32 +444,73 @@ mod tests {
         crate::grid::Region::Gb.trace().unwrap().start()
     }
 
+    /// A report of no jobs with these emissions and share.
+    fn one_report(carbonq: f64, baseline: f64, oracle: f64, share: Option<f64>) -> Report {
+        let empty = crate::sim::OracleResult {
+            per_job_kg: Vec::new(),
+            per_job_start: Vec::new(),
+            total_kg: 0.0,
+            method: "test",
+        };
+        let meta = crate::sim::ReportMeta {
+            region: "gb".into(),
+            policy: "forecast".into(),
+            start: trace_start(),
+            end: trace_start(),
+            seed: 3,
+            workers: 4,
+        };
+        let mut r = crate::sim::build(&[], &empty, meta);
+        r.emissions_kg = Emissions {
+            carbonq,
+            baseline,
+            oracle,
+        };
+        r.oracle_share_pct = share;
+        r
+    }
+
     #[test]
-    fn the_summary_adds_kilograms_before_dividing() {
-        let report = |carbonq: f64, baseline: f64, oracle: f64, share: Option<f64>| {
-            let empty = crate::sim::OracleResult {
-                per_job_kg: Vec::new(),
-                per_job_start: Vec::new(),
-                total_kg: 0.0,
-                method: "test",
-            };
-            let meta = crate::sim::ReportMeta {
-                region: "gb".into(),
-                policy: "forecast".into(),
-                start: trace_start(),
-                end: trace_start(),
-                seed: 3,
-                workers: 4,
-            };
-            let mut r = crate::sim::build(&[], &empty, meta);
-            r.emissions_kg = Emissions {
-                carbonq,
-                baseline,
-                oracle,
-            };
-            r.oracle_share_pct = share;
+    fn the_year_chart_marks_each_run_and_the_days_carbonq_missed_a_deadline() {
+        let run = |date: &str, saved: f64, misses: usize| {
+            let mut r = one_report(10.0 - saved, 10.0, 7.0, Some(saved / 3.0 * 100.0));
+            r.start = format!("{date}T00:00:00.000Z");
+            r.saved_vs_baseline_pct = saved * 10.0;
+            r.carbonq_misses = misses;
             r
         };
+        let runs = vec![run("2023-01-16", 2.0, 0), run("2023-02-15", 2.5, 1)];
+        let year = YearReport {
+            region: "gb".into(),
+            policy: "forecast".into(),
+            seed: 3,
+            sample: Sample::Monthly,
+            days_per_run: 1,
+            summary: summarize(&runs),
+            runs,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("year.svg");
+        write_year_chart(&path, &year).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        for text in [
+            "<svg",
+            "01-16",
+            "02-15",
+            "oracle",
+            "a deadline missed by carbonq",
+            "75.0%",
+        ] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        let table = render_year_table(&year);
+        assert!(table.contains("2023-02-15"), "{table}");
+        assert!(table.contains("deadline misses 0 (carbonq's 1)"), "{table}");
+    }
+
+    #[test]
+    fn the_summary_adds_kilograms_before_dividing() {
+        let report = one_report;
         // Given a day that saved 1 of 2 possible kg and a day 0.5 kg dirtier than its baseline
         let runs = [
             report(9.0, 10.0, 8.0, Some(50.0)),

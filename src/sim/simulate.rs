@@ -258,6 +258,7 @@ pub fn simulate(
         executors: Executors::simulated(),
         seed: options.seed,
         virtual_clock: true,
+        crash_at: None,
     };
     let submissions = jobs.iter().map(|j| (j.submit_at, request(j))).collect();
     let run = run_day(setup, submissions, progress)?;

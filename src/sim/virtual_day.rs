@@ -38,6 +38,10 @@ pub struct DaySetup {
     /// Run on tokio's paused clock (virtual time). Turn off when jobs run real commands: a
     /// paused clock jumps ahead while a process runs, which would fire its timeout.
     pub virtual_clock: bool,
+    /// Kill the process at this time, every actor and task with it, and start a new one on the
+    /// same log at once, as a supervisor restarts `serve`: it folds the log and puts every
+    /// unfinished job back where it belongs.
+    pub crash_at: Option<DateTime<Utc>>,
 }
 
 /// What a virtual day leaves behind.
@@ -67,81 +71,166 @@ pub enum DayError {
 /// told (finished, total) now and then.
 pub fn run_day(
     setup: DaySetup,
-    submissions: Vec<(DateTime<Utc>, SubmitRequest)>,
+    mut submissions: Vec<(DateTime<Utc>, SubmitRequest)>,
     progress: impl Fn(u64, u64),
 ) -> Result<DayRun, DayError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(setup.virtual_clock)
-        .build()?;
-    let system = actix::System::with_tokio_rt(move || runtime);
-    system.block_on(drive(setup, submissions, progress))
+    let clock = Arc::new(ProcessClock::default());
+    let shared: SharedClock = clock.clone();
+    let process = Process {
+        log: MemoryStore::new(Stamper {
+            clock: Arc::clone(&shared),
+            ids: Arc::new(IdGen::seeded(setup.seed.wrapping_add(1))),
+        }),
+        ids: Arc::new(IdGen::seeded(setup.seed)),
+        clock,
+        total: submissions.len() as u64,
+    };
+    let mut job_ids = Vec::with_capacity(submissions.len());
+    let mut start = setup.start;
+    if let Some(crash) = setup.crash_at {
+        let later = submissions.split_off(submissions.partition_point(|(at, _)| *at < crash));
+        let system = actix::System::with_tokio_rt(runtime(setup.virtual_clock)?);
+        let first =
+            system.block_on(process.run(&setup, start, submissions, Some(crash), &progress));
+        // The crash: the runtime goes with every actor and task of the first process.
+        drop(system);
+        job_ids = first?.job_ids;
+        submissions = later;
+        start = crash;
+    }
+    let system = actix::System::with_tokio_rt(runtime(setup.virtual_clock)?);
+    let mut run = system.block_on(process.run(&setup, start, submissions, None, &progress))?;
+    job_ids.append(&mut run.job_ids);
+    run.job_ids = job_ids;
+    Ok(run)
 }
 
-async fn drive(
-    setup: DaySetup,
-    submissions: Vec<(DateTime<Utc>, SubmitRequest)>,
-    progress: impl Fn(u64, u64),
-) -> Result<DayRun, DayError> {
-    let clock: SharedClock = Arc::new(TokioClock::starting_at(setup.start));
-    let log = MemoryStore::new(Stamper {
-        clock: Arc::clone(&clock),
-        ids: Arc::new(IdGen::seeded(setup.seed.wrapping_add(1))),
-    });
-    let journal = Journal::start(EventStore::Memory(log.clone()), ReadModel::default());
-    let svc = Services {
-        journal,
-        clock: Arc::clone(&clock),
-        ids: Arc::new(IdGen::seeded(setup.seed)),
-        grid: Arc::new(setup.grid),
-        policy: Arc::new(RwLock::new(Arc::new(setup.policy))),
-    };
-    // Checking for the end costs nothing on virtual time; on real time, check often.
-    let poll = if setup.virtual_clock {
-        Duration::from_secs(60)
-    } else {
-        Duration::from_millis(10)
-    };
-    let orchestrator = Orchestrator::start(svc.clone(), &setup.system, setup.executors).await;
-    let total = submissions.len() as u64;
-    let mut job_ids = Vec::with_capacity(submissions.len());
-    for (i, (at, request)) in submissions.into_iter().enumerate() {
-        let wait = (at - clock.now()).to_std().unwrap_or(Duration::ZERO);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+/// A current-thread runtime, paused for virtual time.
+fn runtime(
+    virtual_clock: bool,
+) -> Result<impl FnOnce() -> tokio::runtime::Runtime, std::io::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(virtual_clock)
+        .build()?;
+    Ok(move || runtime)
+}
+
+/// The clock of the process now running: each process (each runtime) has its own tokio clock.
+#[derive(Debug, Default)]
+struct ProcessClock(RwLock<Option<TokioClock>>);
+
+impl ProcessClock {
+    /// The running process's clock reads `start` now.
+    fn restart_at(&self, start: DateTime<Utc>) {
+        if let Ok(mut clock) = self.0.write() {
+            *clock = Some(TokioClock::starting_at(start));
         }
-        let accepted = orchestrator
-            .intake
-            .send(Submit(request))
+    }
+}
+
+impl crate::clock::Clock for ProcessClock {
+    fn now(&self) -> DateTime<Utc> {
+        match self.0.read().ok().and_then(|c| c.as_ref().map(|c| c.now())) {
+            Some(t) => t,
+            None => DateTime::<Utc>::MIN_UTC,
+        }
+    }
+}
+
+/// What outlives a process: the log, the id generator, the clock.
+struct Process {
+    log: MemoryStore,
+    ids: Arc<IdGen>,
+    clock: Arc<ProcessClock>,
+    total: u64,
+}
+
+impl Process {
+    /// One process from `start`: folds the log, starts the actors (which put unfinished jobs
+    /// back), submits `submissions`, and runs until `stop` or, without one, until every job in
+    /// the log has finished.
+    async fn run(
+        &self,
+        setup: &DaySetup,
+        start: DateTime<Utc>,
+        submissions: Vec<(DateTime<Utc>, SubmitRequest)>,
+        stop: Option<DateTime<Utc>>,
+        progress: &impl Fn(u64, u64),
+    ) -> Result<DayRun, DayError> {
+        self.clock.restart_at(start);
+        let clock: SharedClock = self.clock.clone();
+        let store = EventStore::Memory(self.log.clone());
+        let mut model = ReadModel::default();
+        let entries = store
+            .read_range(
+                crate::store::Bound::Open,
+                crate::store::Bound::Open,
+                usize::MAX,
+            )
             .await
             .map_err(|e| DayError::Stopped(e.to_string()))?;
-        job_ids.push(accepted.ok().map(|a| a.job_id));
-        if i % 1000 == 0 {
-            progress(finished(&svc), total);
+        for (stream_id, entry) in entries {
+            let _ = model.apply_entry(stream_id, entry, &mut Vec::new());
         }
+        let journal = Journal::start(store, model);
+        let svc = Services {
+            journal,
+            clock: Arc::clone(&clock),
+            ids: Arc::clone(&self.ids),
+            grid: Arc::new(setup.grid.clone()),
+            policy: Arc::new(RwLock::new(Arc::new(setup.policy.clone()))),
+        };
+        // Checking for the end costs nothing on virtual time; on real time, check often.
+        let poll = if setup.virtual_clock {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_millis(10)
+        };
+        let orchestrator =
+            Orchestrator::start(svc.clone(), &setup.system, setup.executors.clone()).await;
+        let mut job_ids = Vec::with_capacity(submissions.len());
+        for (i, (at, request)) in submissions.into_iter().enumerate() {
+            let wait = (at - clock.now()).to_std().unwrap_or(Duration::ZERO);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            let accepted = orchestrator
+                .intake
+                .send(Submit(request))
+                .await
+                .map_err(|e| DayError::Stopped(e.to_string()))?;
+            job_ids.push(accepted.ok().map(|a| a.job_id));
+            if i % 1000 == 0 {
+                progress(finished(&svc), self.total);
+            }
+        }
+        if let Some(stop) = stop {
+            tokio::time::sleep((stop - clock.now()).to_std().unwrap_or(Duration::ZERO)).await;
+        } else {
+            let mut last_report = 0;
+            loop {
+                let done = finished(&svc);
+                if done >= svc.journal.model().jobs.len() as u64 {
+                    break;
+                }
+                if done >= last_report + 1000 {
+                    progress(done, self.total);
+                    last_report = done;
+                }
+                tokio::time::sleep(poll).await;
+            }
+            progress(self.total, self.total);
+        }
+        let end = clock.now();
+        let model = svc.journal.model().clone();
+        Ok(DayRun {
+            model,
+            log: self.log.clone(),
+            job_ids,
+            end,
+        })
     }
-    let accepted = job_ids.iter().flatten().count() as u64;
-    let mut last_report = 0;
-    loop {
-        let done = finished(&svc);
-        if done >= accepted {
-            break;
-        }
-        if done >= last_report + 1000 {
-            progress(done, total);
-            last_report = done;
-        }
-        tokio::time::sleep(poll).await;
-    }
-    progress(total, total);
-    let end = clock.now();
-    let model = svc.journal.model().clone();
-    Ok(DayRun {
-        model,
-        log,
-        job_ids,
-        end,
-    })
 }
 
 fn finished(svc: &Services) -> u64 {

@@ -65,6 +65,7 @@ fn setup(planned: bool) -> DaySetup {
         executors: Executors::simulated(),
         seed: 5,
         virtual_clock: true,
+        crash_at: None,
     }
 }
 
@@ -140,5 +141,31 @@ fn jobs_planned_at_their_latest_start_meet_their_deadline_behind_a_burst_of_jobs
             let latest = deadline - TimeDelta::minutes(10);
             assert!(held >= latest - TimeDelta::minutes(15), "{view:?}");
         }
+    }
+}
+
+#[test]
+fn held_and_queued_jobs_recovered_after_a_crash_still_meet_their_deadline() {
+    for planned in [false, true] {
+        // Given the same hours, with the process killed 7 minutes into the third: its flexible
+        // job is held, the burst is running and queued
+        let mut setup = setup(planned);
+        setup.crash_at = Some(t0() + TimeDelta::hours(2) + TimeDelta::minutes(7));
+        let day = run_day(setup, workload(8, 4), |_, _| {}).unwrap();
+        // Then the new process put every job back, and none finishes late
+        assert_eq!(
+            day.job_ids.iter().flatten().count(),
+            8 * 9,
+            "planned {planned}"
+        );
+        assert_eq!(check(&day), 8, "planned {planned}");
+        // And the runs cut by the crash ran again as second attempts
+        let retried = day
+            .model
+            .jobs
+            .values()
+            .filter(|v| v.lifecycle.attempts > 1)
+            .count();
+        assert_eq!(retried, 2, "planned {planned}");
     }
 }

@@ -47,6 +47,7 @@ fn setup() -> DaySetup {
         executors: Executors::simulated(),
         seed: 7,
         virtual_clock: true,
+        crash_at: None,
     }
 }
 

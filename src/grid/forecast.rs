@@ -130,6 +130,31 @@ impl PublishedForecasts {
         })
     }
 
+    /// One standard deviation of the issues' point errors against `actual`, gCO2/kWh, each
+    /// issue's own mean error taken out first: an offset common to a whole issue moves every
+    /// start of a plan alike and changes no choice, while the scatter around it does. 0 when no
+    /// point falls inside `actual`.
+    pub fn measured_error(&self, actual: &Trace) -> f64 {
+        let (mut sum_sq, mut n) = (0.0, 0usize);
+        for (_, issue) in &self.issues {
+            let errors: Vec<f64> = issue
+                .points()
+                .filter_map(|(t, v)| Some(v - actual.intensity_at(t)?))
+                .collect();
+            if errors.is_empty() {
+                continue;
+            }
+            let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+            sum_sq += errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>();
+            n += errors.len();
+        }
+        if n == 0 {
+            0.0
+        } else {
+            (sum_sq / n as f64).sqrt()
+        }
+    }
+
     /// The newest issue with `issued_at <= now`; `None` before the first issue.
     pub fn latest_at(&self, now: DateTime<Utc>) -> Option<ForecastView<'_>> {
         let idx = self.issues.partition_point(|(issued, _)| *issued <= now);
@@ -377,6 +402,35 @@ mod tests {
         assert!(pts.iter().all(|&(_, v)| v < 900.0), "{pts:?}");
         let after = t("2023-03-14T06:01:00Z");
         assert_eq!(f.latest_at(after).unwrap().issued_at, after);
+    }
+
+    #[test]
+    fn the_measured_error_is_the_scatter_around_each_issues_own_offset() {
+        // Given actuals of 100, 100, 100 then 900, 900 on the half hours
+        let actual = Trace::from_values(
+            "a",
+            t("2023-03-14T00:00:00Z"),
+            TimeDelta::minutes(30),
+            vec![
+                100.0, 100.0, 100.0, 900.0, 900.0, 900.0, 900.0, 900.0, 900.0, 900.0, 900.0, 900.0,
+                900.0, 900.0,
+            ],
+        )
+        .unwrap();
+        // The first issue misses by 0, +10, +20 (offset 10, scatter ±10, 0), the second by
+        // +99, +98 (offset 98.5, scatter ±0.5)
+        let e = two_issues().measured_error(&actual);
+        let expected = ((100.0 + 0.0 + 100.0 + 0.25 + 0.25) / 5.0_f64).sqrt();
+        assert!((e - expected).abs() < 1e-9, "{e} vs {expected}");
+        // And against a trace they do not overlap, nothing is measured
+        let elsewhere = Trace::from_values(
+            "b",
+            t("2024-01-01T00:00:00Z"),
+            TimeDelta::hours(1),
+            vec![1.0],
+        )
+        .unwrap();
+        assert_eq!(two_issues().measured_error(&elsewhere), 0.0);
     }
 
     #[test]

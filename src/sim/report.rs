@@ -174,6 +174,8 @@ pub struct Report {
     pub end: String,
     /// Seed.
     pub seed: u64,
+    /// Workers of both pools.
+    pub workers: usize,
     /// How the oracle was computed.
     pub oracle_method: String,
     /// Every late job with its cause, carbonq's first.
@@ -274,6 +276,7 @@ pub fn build(outcomes: &[JobOutcome], oracle: &OracleResult, meta: ReportMeta) -
         start: format_time(meta.start),
         end: format_time(meta.end),
         seed: meta.seed,
+        workers: meta.workers,
         oracle_method: oracle.method.to_owned(),
         misses,
     }
@@ -325,8 +328,8 @@ pub fn render_table(report: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "carbonq simulation: region {}, policy {}, seed {}",
-        report.region, report.policy, report.seed
+        "carbonq simulation: region {}, policy {}, seed {}, {} workers",
+        report.region, report.policy, report.seed, report.workers
     );
     let _ = writeln!(s, "period {} .. {}", report.start, report.end);
     let _ = writeln!(
@@ -558,6 +561,7 @@ mod tests {
                 "start",
                 "end",
                 "seed",
+                "workers",
                 "oracle_method",
                 "misses"
             ]

@@ -17,6 +17,7 @@
 //! [`URGENT_WITHIN`]: super::routing::URGENT_WITHIN
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -29,6 +30,9 @@ use crate::store::keys::QueueName;
 /// A queued job's key: due time, then arrival.
 type Key = (DateTime<Utc>, u64);
 
+/// What a queue should hold according to the log, to start again from after a panic.
+pub type QueueSource = Arc<dyn Fn() -> Vec<(Uuid, StartBy)> + Send + Sync>;
+
 /// One queue.
 pub struct JobQueue {
     name: QueueName,
@@ -40,6 +44,7 @@ pub struct JobQueue {
     next_seq: u64,
     waiters: VecDeque<oneshot::Sender<Uuid>>,
     sibling: Option<Addr<JobQueue>>,
+    source: Option<QueueSource>,
 }
 
 impl JobQueue {
@@ -54,7 +59,33 @@ impl JobQueue {
             next_seq: 0,
             waiters: VecDeque::new(),
             sibling: None,
+            source: None,
         }
+    }
+
+    /// The same queue, which after a panic in a handler starts again from what `source` says
+    /// it holds (the journal's model), instead of dying with its jobs.
+    pub fn rebuilt_by(mut self, source: QueueSource) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Runs a handler's work on the queue; after a panic the queue holds what its source says
+    /// (the workers waiting stay) and `None` is returned.
+    fn guarded<T>(&mut self, work: impl FnOnce(&mut Self) -> T) -> Option<T> {
+        let done = super::contained(self.name.as_str(), || work(self));
+        if done.is_none() {
+            self.jobs.clear();
+            self.hard.clear();
+            self.keys.clear();
+            if let Some(source) = self.source.clone() {
+                let jobs = super::contained(self.name.as_str(), || source()).unwrap_or_default();
+                for (job, due) in jobs {
+                    self.insert(job, due);
+                }
+            }
+        }
+        done
     }
 
     /// Hands `job` to a waiting worker, or gives it back.
@@ -161,21 +192,22 @@ impl Handler<Enqueue> for JobQueue {
     type Result = Result<(), QueueFull>;
 
     fn handle(&mut self, Enqueue { job, due }: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
-        let Err(job) = self.hand_to_waiter(job) else {
-            return Ok(());
-        };
-        if self.jobs.len() >= self.capacity {
-            return Err(QueueFull(self.name.as_str()));
-        }
-        match &self.sibling {
-            Some(sibling) => sibling.do_send(Offer {
-                job,
-                due,
-                from: ctx.address(),
-            }),
-            None => self.insert(job, due),
-        }
-        Ok(())
+        let me = ctx.address();
+        // After a panic the rebuilt queue holds the job if the log says it waits here.
+        self.guarded(|q| {
+            let Err(job) = q.hand_to_waiter(job) else {
+                return Ok(());
+            };
+            if q.jobs.len() >= q.capacity {
+                return Err(QueueFull(q.name.as_str()));
+            }
+            match &q.sibling {
+                Some(sibling) => sibling.do_send(Offer { job, due, from: me }),
+                None => q.insert(job, due),
+            }
+            Ok(())
+        })
+        .unwrap_or(Ok(()))
     }
 }
 
@@ -213,7 +245,7 @@ impl Handler<Offer> for JobQueue {
     type Result = ();
 
     fn handle(&mut self, Offer { job, due, from }: Offer, _: &mut Context<Self>) {
-        if let Err(job) = self.hand_to_waiter(job) {
+        if let Some(Err(job)) = self.guarded(|q| q.hand_to_waiter(job)) {
             from.do_send(Keep { job, due });
         }
     }
@@ -224,9 +256,11 @@ impl Handler<Keep> for JobQueue {
 
     fn handle(&mut self, Keep { job, due }: Keep, _: &mut Context<Self>) {
         // A worker of ours may have started waiting while the offer travelled.
-        if let Err(job) = self.hand_to_waiter(job) {
-            self.insert(job, due);
-        }
+        self.guarded(|q| {
+            if let Err(job) = q.hand_to_waiter(job) {
+                q.insert(job, due);
+            }
+        });
     }
 }
 
@@ -234,7 +268,7 @@ impl Handler<Take> for JobQueue {
     type Result = ResponseFuture<Option<Uuid>>;
 
     fn handle(&mut self, _: Take, _: &mut Context<Self>) -> Self::Result {
-        if let Some(job) = self.pop() {
+        if let Some(job) = self.guarded(Self::pop).flatten() {
             return Box::pin(async move { Some(job) });
         }
         let (tx, rx) = oneshot::channel();
@@ -247,7 +281,7 @@ impl Handler<TryTake> for JobQueue {
     type Result = Option<Uuid>;
 
     fn handle(&mut self, _: TryTake, _: &mut Context<Self>) -> Option<Uuid> {
-        self.pop()
+        self.guarded(Self::pop).flatten()
     }
 }
 
@@ -255,7 +289,7 @@ impl Handler<TakeUrgent> for JobQueue {
     type Result = Option<Uuid>;
 
     fn handle(&mut self, TakeUrgent(by): TakeUrgent, _: &mut Context<Self>) -> Option<Uuid> {
-        self.pop_urgent(by)
+        self.guarded(|q| q.pop_urgent(by)).flatten()
     }
 }
 
@@ -263,7 +297,7 @@ impl Handler<Withdraw> for JobQueue {
     type Result = bool;
 
     fn handle(&mut self, Withdraw(job): Withdraw, _: &mut Context<Self>) -> bool {
-        self.remove(&job)
+        self.guarded(|q| q.remove(&job)).unwrap_or(false)
     }
 }
 
@@ -275,10 +309,47 @@ impl Handler<Depth> for JobQueue {
     }
 }
 
+/// Makes the next handler panic (tests only).
+#[cfg(test)]
+#[derive(Message)]
+#[rtype(result = "Option<Uuid>")]
+struct Poisoned;
+
+#[cfg(test)]
+impl Handler<Poisoned> for JobQueue {
+    type Result = Option<Uuid>;
+
+    fn handle(&mut self, _: Poisoned, _: &mut Context<Self>) -> Option<Uuid> {
+        self.guarded(|_| -> Option<Uuid> { panic!("poisoned") })
+            .flatten()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeDelta;
+
+    #[actix_rt::test]
+    async fn after_a_panic_the_queue_lives_on_and_holds_what_the_log_says() {
+        // Given a queue whose log says job 7 waits in it, holding job 1 that the log no longer
+        // has (say it was cancelled in between)
+        let t0 = DateTime::parse_from_rfc3339("2023-03-14T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let (one, seven) = (Uuid::from_u128(1), Uuid::from_u128(7));
+        let q = JobQueue::new(QueueName::Fast, 10)
+            .rebuilt_by(Arc::new(move || vec![(seven, StartBy::soft(t0))]))
+            .start();
+        let due = StartBy::soft(t0);
+        q.send(Enqueue { job: one, due }).await.unwrap().unwrap();
+        // When a handler panics
+        assert_eq!(q.send(Poisoned).await.unwrap(), None);
+        // Then the actor still answers, with the log's jobs
+        assert_eq!(q.send(Depth).await.unwrap(), 1);
+        assert_eq!(q.send(TryTake).await.unwrap(), Some(seven));
+        assert_eq!(q.send(TryTake).await.unwrap(), None);
+    }
 
     #[actix_rt::test]
     async fn a_job_near_its_latest_start_is_taken_before_earlier_jobs_without_deadline() {

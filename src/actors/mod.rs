@@ -30,6 +30,7 @@ use executor::Executors;
 use intake::Intake;
 use job_queue::{Enqueue, JobQueue};
 use retention::{Retention, RetentionPolicy};
+use routing::StartBy;
 use scheduler::{PendingArrived, ReleaseMode, Scheduler};
 use services::Services;
 use worker::{RetryPolicy, RunDefaults, Worker};
@@ -57,6 +58,75 @@ pub struct SystemConfig {
     pub retention: Option<RetentionPolicy>,
 }
 
+/// Runs one handler's work; a panic in it is logged (the panic hook counts it) and gives
+/// `None`, so that the actor lives on instead of its task dying with it, and the caller rebuilds
+/// what the actor holds from the journal.
+pub(crate) fn contained<T>(actor: &str, work: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(value) => Some(value),
+        Err(panic) => {
+            tracing::error!(
+                actor,
+                panic = %crate::telemetry::panic_message(&*panic),
+                "a handler panicked; the actor rebuilds its state from the log"
+            );
+            None
+        }
+    }
+}
+
+/// What a queue holds according to the journal's model: jobs routed to no pool yet (`PENDING`),
+/// or waiting for a worker of `pool`.
+fn queued_in(svc: &Services, pool: Option<Pool>) -> Vec<(uuid::Uuid, StartBy)> {
+    let model = svc.journal.model();
+    model
+        .index_order()
+        .into_iter()
+        .filter_map(|(_, id)| model.job(&id))
+        .filter_map(|v| match (v.lifecycle.stage, pool) {
+            (Stage::Queued, None) => Some((v.job_id, StartBy::soft(v.created_at))),
+            (Stage::Waiting(p), Some(q)) if p == q => {
+                Some((v.job_id, routing::due_time(&v.submitted, v.created_at)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The held jobs according to the journal's model, with when and why each is let go.
+fn held_in(svc: &Services) -> Vec<Hold> {
+    let now = svc.clock.now();
+    let model = svc.journal.model();
+    model
+        .index_order()
+        .into_iter()
+        .filter_map(|(_, id)| model.job(&id))
+        .filter(|v| v.lifecycle.stage == Stage::Deferred)
+        .map(|v| {
+            let (release_at, reason) = hold_of(v, now);
+            Hold {
+                job: v.job_id,
+                release_at,
+                reason,
+            }
+        })
+        .collect()
+}
+
+/// When and why a held job is let go, from what the log says of it.
+fn hold_of(
+    v: &crate::projections::JobView,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (chrono::DateTime<chrono::Utc>, ReleaseReason) {
+    match v.defer_deadline {
+        Some(deadline) => {
+            let at_deadline = routing::deadline_reason(&v.submitted, deadline);
+            routing::release_of(v.planned_release, deadline, at_deadline)
+        }
+        None => (now, ReleaseReason::MaxDeferral),
+    }
+}
+
 /// Addresses of the running actors.
 #[derive(Clone)]
 pub struct Orchestrator {
@@ -81,12 +151,21 @@ impl Orchestrator {
     /// journal's model back where it belongs.
     pub async fn start(svc: Services, config: &SystemConfig, executors: Executors) -> Orchestrator {
         let big = usize::MAX / 2;
-        let pending = JobQueue::new(QueueName::Pending, big).start();
-        let fast = JobQueue::new(QueueName::Fast, big).start();
-        let eco = JobQueue::new(QueueName::Eco, big).start();
+        let queue = |name, pool: Option<Pool>| {
+            let svc = svc.clone();
+            JobQueue::new(name, big)
+                .rebuilt_by(Arc::new(move || queued_in(&svc, pool)))
+                .start()
+        };
+        let pending = queue(QueueName::Pending, None);
+        let fast = queue(QueueName::Fast, Some(Pool::Fast));
+        let eco = queue(QueueName::Eco, Some(Pool::Eco));
         fast.do_send(job_queue::SetSibling(eco.clone()));
         eco.do_send(job_queue::SetSibling(fast.clone()));
-        let deferred = DeferredQueue::default().start();
+        let deferred = {
+            let svc = svc.clone();
+            DeferredQueue::rebuilt_by(Arc::new(move || held_in(&svc))).start()
+        };
         let mut scheduler = Scheduler::new(
             svc.clone(),
             [pending.clone(), fast.clone(), eco.clone()],
@@ -157,10 +236,7 @@ impl Orchestrator {
                 .filter_map(|(_, id)| model.job(&id))
                 .filter(|v| !v.status.is_terminal())
                 .map(|v| {
-                    let hold = v.defer_deadline.map(|deadline| {
-                        let at_deadline = routing::deadline_reason(&v.submitted, deadline);
-                        routing::release_of(v.planned_release, deadline, at_deadline)
-                    });
+                    let hold = hold_of(v, self.svc.clock.now());
                     let due = routing::due_time(&v.submitted, v.created_at);
                     (v.job_id, v.lifecycle, hold, due)
                 })
@@ -177,8 +253,7 @@ impl Orchestrator {
                     self.scheduler.do_send(PendingArrived);
                 }
                 Stage::Deferred => {
-                    let (release_at, reason) =
-                        hold.unwrap_or((self.svc.clock.now(), ReleaseReason::MaxDeferral));
+                    let (release_at, reason) = hold;
                     let _ = self
                         .deferred
                         .send(Hold {

@@ -173,7 +173,12 @@ impl Actor for Retention {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(EVERY, |act, ctx| act.sweep(ctx));
+        // A panic in a sweep is contained: the next sweep reads the journal's model afresh.
+        ctx.run_interval(EVERY, |act, ctx| {
+            if super::contained("retention", || act.sweep(ctx)).is_none() {
+                act.sweeping = false;
+            }
+        });
     }
 }
 

@@ -92,7 +92,7 @@ pub struct SimulateArgs {
     pub days: u32,
     /// Simulate days across the trace's year instead of one: `monthly` (the weekday nearest
     /// the 15th of each month) or `weekly` (every Wednesday).
-    #[arg(long, value_enum, conflicts_with_all = ["date", "redis", "scenario"])]
+    #[arg(long, value_enum, conflicts_with_all = ["date", "redis", "scenario", "workload"])]
     pub sample: Option<crate::sim::year::Sample>,
     /// Sampled runs simulated at once (default: the machine's cores).
     #[arg(long, value_name = "N", requires = "sample")]

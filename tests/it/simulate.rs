@@ -144,7 +144,7 @@ mod planner_properties {
     use proptest::test_runner::{Config, RngSeed, TestRunner};
 
     /// Any shipped region, any day of its year, any seed, a few hundred jobs, either policy,
-    /// with or without forecast error: no job that could meet its deadline run at once misses
+    /// with or without forecast error, on pools from 0.75 to 1.5 times the sizing: no job that could meet its deadline run at once misses
     /// it, and the oracle is never beaten. With a perfect forecast a day is at most 0.5% dirtier
     /// than running at submission (jobs planned into one quarter hour may queue a few minutes
     /// on a day whose intensity only rises), and over all the days carbonq is not dirtier.
@@ -157,6 +157,7 @@ mod planner_properties {
             100usize..400,
             proptest::sample::select(vec![PolicyKind::Forecast, PolicyKind::Seed]),
             proptest::sample::select(vec![0.0, 0.05, 0.1]),
+            0.75f64..1.5,
         );
         let totals = std::cell::RefCell::new((0.0, 0.0));
         let config = Config {
@@ -166,17 +167,26 @@ mod planner_properties {
             ..Config::default()
         };
         TestRunner::new(config)
-            .run(&cases, |(region, day, seed, jobs, policy, error)| {
+            .run(&cases, |(region, day, seed, jobs, policy, error, scale)| {
                 let mut o = options(region, policy, jobs);
                 o.seed = seed;
                 o.forecast_error = error;
                 o.date = NaiveDate::from_ymd_opt(2023, 1, 1)
                     .and_then(|d| d.checked_add_days(chrono::Days::new(u64::from(day))));
+                // Pools from three quarters to one and a half of the sizing
+                let start = o
+                    .date
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc());
+                let specs = carbonq::sim::generate(seed, start.unwrap(), 1, jobs);
+                let (fast, eco) = carbonq::sim::simulate::auto_workers(&specs);
+                let sized = |n: usize| ((n as f64 * scale).round() as usize).max(1);
+                o.workers = Some((sized(fast), sized(eco)));
                 let r = simulate(&o, |_, _| {}).unwrap().report;
                 let e = &r.emissions_kg;
                 let case = format!(
-                    "{region:?} {:?} seed {seed} {jobs} jobs {policy:?} error {error}",
-                    o.date
+                    "{region:?} {:?} seed {seed} {jobs} jobs {policy:?} error {error} workers {:?}",
+                    o.date, o.workers
                 );
                 prop_assert_eq!(r.carbonq_misses, 0, "{}: {:?}", case, r.misses);
                 prop_assert!(e.oracle <= e.carbonq + 1e-6, "{}: {:?}", case, e);

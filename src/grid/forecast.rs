@@ -309,12 +309,14 @@ impl Forecast {
         }
     }
 
-    /// One standard deviation of a point's error, gCO2/kWh, where it is known: the noise of a
-    /// noisy forecast, 0 for a perfect one. Published forecasts do not state theirs (0).
-    pub fn point_error(&self) -> f64 {
+    /// One standard deviation of a point's error, gCO2/kWh: the noise of a noisy forecast, 0
+    /// for a perfect one, and for published forecasts what they measurably missed `actual` by
+    /// ([`PublishedForecasts::measured_error`]).
+    pub fn point_error(&self, actual: &Trace) -> f64 {
         match self {
             Forecast::Noisy(n) => n.std_dev(),
-            Forecast::Perfect(_) | Forecast::Published(_) => 0.0,
+            Forecast::Perfect(_) => 0.0,
+            Forecast::Published(p) => p.measured_error(actual),
         }
     }
 

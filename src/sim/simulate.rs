@@ -214,12 +214,7 @@ pub fn simulate(
         )?),
     };
     let chart_forecast = forecast.series().cloned();
-    // The error the planner allows for: the configured noise, or what the published forecasts
-    // measurably missed the actuals by.
-    let forecast_error = match &forecast {
-        Forecast::Published(published) => published.measured_error(&trace),
-        other => other.point_error(),
-    };
+    let forecast_error = forecast.point_error(&trace);
     let grid = GridSignal::replay(
         Arc::clone(&trace),
         ClockMapping::Offset {

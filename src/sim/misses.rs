@@ -81,8 +81,9 @@ pub fn misses(outcomes: &[JobOutcome], workers: usize) -> Vec<Miss> {
     let mut out: Vec<Miss> = outcomes
         .iter()
         .zip(feasible)
+        .filter(|(o, _)| o.missed_deadline())
         .filter_map(|(o, feasible)| {
-            let deadline = o.spec.deadline.filter(|&d| o.finished_at > d)?;
+            let deadline = o.spec.deadline?;
             Some(Miss {
                 cause: if feasible {
                     MissCause::Carbonq

@@ -2,7 +2,6 @@
 //! start that keeps the deadline, or the maximum deferral), or until a green window.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -11,7 +10,7 @@ use uuid::Uuid;
 use crate::events::ReleaseReason;
 
 /// What the held set should be according to the log, to start again from after a panic.
-pub type HeldSource = Arc<dyn Fn() -> Vec<Hold> + Send + Sync>;
+pub type HeldSource = super::Source<Hold>;
 
 /// Held jobs by release time.
 #[derive(Default)]
@@ -45,10 +44,8 @@ impl DeferredQueue {
         if done.is_none() {
             self.by_time.clear();
             self.by_job.clear();
-            if let Some(source) = self.source.clone() {
-                for h in super::contained("DEFERRED", || source()).unwrap_or_default() {
-                    self.hold(h);
-                }
+            for h in super::refill("DEFERRED", self.source.as_ref()) {
+                self.hold(h);
             }
         }
         done
@@ -163,6 +160,8 @@ impl Handler<Unhold> for DeferredQueue {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     /// Makes the handler panic (tests only).

@@ -17,7 +17,6 @@
 //! [`URGENT_WITHIN`]: super::routing::URGENT_WITHIN
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -31,7 +30,7 @@ use crate::store::keys::QueueName;
 type Key = (DateTime<Utc>, u64);
 
 /// What a queue should hold according to the log, to start again from after a panic.
-pub type QueueSource = Arc<dyn Fn() -> Vec<(Uuid, StartBy)> + Send + Sync>;
+pub type QueueSource = super::Source<(Uuid, StartBy)>;
 
 /// One queue.
 pub struct JobQueue {
@@ -78,11 +77,8 @@ impl JobQueue {
             self.jobs.clear();
             self.hard.clear();
             self.keys.clear();
-            if let Some(source) = self.source.clone() {
-                let jobs = super::contained(self.name.as_str(), || source()).unwrap_or_default();
-                for (job, due) in jobs {
-                    self.insert(job, due);
-                }
+            for (job, due) in super::refill(self.name.as_str(), self.source.as_ref()) {
+                self.insert(job, due);
             }
         }
         done
@@ -327,6 +323,8 @@ impl Handler<Poisoned> for JobQueue {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use chrono::TimeDelta;
 

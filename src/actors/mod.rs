@@ -75,6 +75,17 @@ pub(crate) fn contained<T>(actor: &str, work: impl FnOnce() -> T) -> Option<T> {
     }
 }
 
+/// What an actor should hold according to the journal's model, to start again from after a
+/// panic in one of its handlers.
+pub type Source<T> = Arc<dyn Fn() -> Vec<T> + Send + Sync>;
+
+/// What `source` says `actor` holds; nothing without a source, or if asking it panics too.
+pub(crate) fn refill<T>(actor: &str, source: Option<&Source<T>>) -> Vec<T> {
+    source
+        .and_then(|source| contained(actor, || source()))
+        .unwrap_or_default()
+}
+
 /// What a queue holds according to the journal's model: jobs routed to no pool yet (`PENDING`),
 /// or waiting for a worker of `pool`.
 fn queued_in(svc: &Services, pool: Option<Pool>) -> Vec<(uuid::Uuid, StartBy)> {
@@ -228,6 +239,7 @@ impl Orchestrator {
     /// Puts unfinished jobs back: queued ones to `PENDING`, deferred ones on hold, waiting ones
     /// on their pool, running ones (their worker died with the process) failed and retried.
     async fn recover(&self, retry: RetryPolicy) {
+        let now = self.svc.clock.now();
         let jobs: Vec<_> = {
             let model = self.svc.journal.model();
             model
@@ -236,7 +248,7 @@ impl Orchestrator {
                 .filter_map(|(_, id)| model.job(&id))
                 .filter(|v| !v.status.is_terminal())
                 .map(|v| {
-                    let hold = hold_of(v, self.svc.clock.now());
+                    let hold = hold_of(v, now);
                     let due = routing::due_time(&v.submitted, v.created_at);
                     (v.job_id, v.lifecycle, hold, due)
                 })

@@ -18,8 +18,9 @@ use crate::clock::{SharedClock, TokioClock};
 use crate::grid::GridSignal;
 use crate::ids::IdGen;
 use crate::policy::Policy;
+use crate::projections::runner::fold_log;
 use crate::projections::ReadModel;
-use crate::store::{EventStore, MemoryStore, Stamper};
+use crate::store::{Bound, EventStore, MemoryStore, Stamper};
 
 /// Everything a virtual day needs besides its submissions.
 pub struct DaySetup {
@@ -161,18 +162,9 @@ impl Process {
         self.clock.restart_at(start);
         let clock: SharedClock = self.clock.clone();
         let store = EventStore::Memory(self.log.clone());
-        let mut model = ReadModel::default();
-        let entries = store
-            .read_range(
-                crate::store::Bound::Open,
-                crate::store::Bound::Open,
-                usize::MAX,
-            )
+        let (model, _) = fold_log(&store, Bound::Open, Bound::Open, None, |_| {})
             .await
             .map_err(|e| DayError::Stopped(e.to_string()))?;
-        for (stream_id, entry) in entries {
-            let _ = model.apply_entry(stream_id, entry, &mut Vec::new());
-        }
         let journal = Journal::start(store, model);
         let svc = Services {
             journal,

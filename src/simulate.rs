@@ -41,13 +41,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(sample) = args.sample {
         return run_sample(args, &options, sample);
     }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} simulating [{bar:30}] {pos}/{len} jobs done ({elapsed})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar("{pos}/{len} jobs done ({elapsed})");
     let sim = simulate(&options, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
@@ -75,6 +69,14 @@ pub fn run(args: &SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// A bar of unknown length yet, `{spinner} simulating [bar] ` then `counts`.
+fn progress_bar(counts: &str) -> ProgressBar {
+    let template = format!("{{spinner}} simulating [{{bar:30}}] {counts}");
+    ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
+
 /// `simulate --sample`: every sampled run, a progress bar over them, the table or JSON, and
 /// report.json and year.svg.
 fn run_sample(
@@ -86,13 +88,7 @@ fn run_sample(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n.get(),
     );
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} simulating [{bar:30}] {pos}/{len} runs done ({elapsed}, about {eta} left)",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar("{pos}/{len} runs done ({elapsed}, about {eta} left)");
     let started = std::time::Instant::now();
     let year = simulate_sample(options, sample, threads, |done, total| {
         bar.set_length(total);

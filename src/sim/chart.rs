@@ -48,6 +48,31 @@ pub enum ChartError {
     },
 }
 
+impl ChartError {
+    /// plotters failed while drawing the chart at `path`.
+    pub(super) fn draw(path: &Path, e: &dyn std::fmt::Display) -> Self {
+        ChartError::Draw {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Draws a chart's series labels as every chart here has them: upper right, on a translucent
+/// white box with a grey border, in `font_size` sans-serif.
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    font_size: u32,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font(("sans-serif", font_size))
+        .draw()
+}
+
 /// Number of time buckets of the running-power panel.
 const BUCKETS: usize = 720;
 /// Approximate number of time labels per axis.
@@ -56,8 +81,8 @@ const WIDTH: u32 = 1200;
 const HEIGHT: u32 = 760;
 const ACTUAL: RGBColor = RGBColor(40, 40, 40);
 const FORECAST: RGBColor = RGBColor(30, 100, 200);
-const CARBONQ: RGBColor = RGBColor(30, 140, 60);
-const BASELINE: RGBColor = RGBColor(200, 50, 40);
+pub(super) const CARBONQ: RGBColor = RGBColor(30, 140, 60);
+pub(super) const BASELINE: RGBColor = RGBColor(200, 50, 40);
 
 /// Writes the SVG chart of `[from, to)` to `path` (see the module docs for the layout).
 pub fn write_chart(
@@ -79,11 +104,7 @@ pub fn write_chart(
             to,
         });
     }
-    let file = path.display().to_string();
-    let draw_err = |e: &dyn std::fmt::Display| ChartError::Draw {
-        file: file.clone(),
-        message: e.to_string(),
-    };
+    let draw_err = |e: &dyn std::fmt::Display| ChartError::draw(path, e);
     let span_h = hours(to - from);
     let x = |t: DateTime<Utc>| hours(t - from).clamp(0.0, span_h);
     let steps = |pts: &[(DateTime<Utc>, f64)], res: TimeDelta| -> Vec<(f64, f64)> {
@@ -181,13 +202,7 @@ pub fn write_chart(
         .label("forecast seen by carbonq")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], FORECAST.stroke_width(2)));
     }
-    top.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(|e| draw_err(&e))?;
+    draw_legend(&mut top, 14).map_err(|e| draw_err(&e))?;
 
     let mut bottom = ChartBuilder::on(&lower)
         .caption("Running power: when the jobs ran", ("sans-serif", 18))
@@ -227,14 +242,7 @@ pub fn write_chart(
             "baseline: start on submission ({base_mean:.0} gCO2/kWh)"
         ))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], BASELINE.stroke_width(2)));
-    bottom
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(|e| draw_err(&e))?;
+    draw_legend(&mut bottom, 14).map_err(|e| draw_err(&e))?;
     root.present().map_err(|e| draw_err(&e))?;
     Ok(())
 }

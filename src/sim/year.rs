@@ -313,12 +313,9 @@ pub fn write_year_chart(
     path: &std::path::Path,
     year: &YearReport,
 ) -> Result<(), super::ChartError> {
+    use super::chart::{draw_legend, BASELINE, CARBONQ};
     use plotters::prelude::*;
-    let file = path.display().to_string();
-    let draw_err = |e: &dyn std::fmt::Display| super::ChartError::Draw {
-        file: file.clone(),
-        message: e.to_string(),
-    };
+    let draw_err = |e: &dyn std::fmt::Display| super::ChartError::draw(path, e);
     let n = year.runs.len();
     let points = |f: &dyn Fn(&Report) -> Option<f64>| -> Vec<(f64, f64)> {
         year.runs
@@ -377,8 +374,7 @@ pub fn write_year_chart(
         .draw()
         .map_err(|e| draw_err(&e))?;
     let grey = RGBColor(150, 150, 150);
-    let green = RGBColor(30, 140, 60);
-    let red = RGBColor(200, 50, 40);
+    let (green, red) = (CARBONQ, BASELINE);
     chart
         .draw_series(LineSeries::new(oracle.clone(), grey.stroke_width(2)))
         .map_err(|e| draw_err(&e))?
@@ -404,14 +400,7 @@ pub fn write_year_chart(
         .map_err(|e| draw_err(&e))?
         .label("a deadline missed by carbonq")
         .legend(move |(x, y)| Cross::new((x + 12, y), 5, red.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(|e| draw_err(&e))?;
+    draw_legend(&mut chart, 13).map_err(|e| draw_err(&e))?;
     root.present().map_err(|e| draw_err(&e))?;
     Ok(())
 }

@@ -64,6 +64,16 @@ pub struct SimulateOptions {
     pub forecast_error: f64,
 }
 
+impl SimulateOptions {
+    /// The actual trace: the file given, or the region's shipped one.
+    pub fn actual_trace(&self) -> Result<Arc<Trace>, GridError> {
+        match &self.trace {
+            Some(path) => Ok(Arc::new(Trace::from_path(path)?)),
+            None => self.region.shared_trace(),
+        }
+    }
+}
+
 /// What `simulate` produced.
 pub struct Simulation {
     /// The report.
@@ -102,6 +112,9 @@ pub enum SimulateError {
     /// Drawing the chart.
     #[error(transparent)]
     Chart(#[from] super::ChartError),
+    /// The threads for a sample could not start.
+    #[error("cannot start the simulation threads")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
 }
 
 fn default_date(trace: &Trace) -> DateTime<Utc> {
@@ -168,10 +181,7 @@ pub fn simulate(
     options: &SimulateOptions,
     progress: impl Fn(u64, u64),
 ) -> Result<Simulation, SimulateError> {
-    let trace: Arc<Trace> = match &options.trace {
-        Some(path) => Arc::new(Trace::from_path(path)?),
-        None => options.region.shared_trace()?,
-    };
+    let trace = options.actual_trace()?;
     let mut jobs: Vec<JobSpec> = match &options.workload {
         Workload::File(path) => super::load(path)?,
         Workload::LetsWaitAwhile => super::lets_wait_awhile(options.seed, &trace, None),

@@ -2,17 +2,17 @@
 //! is judged across seasons rather than on one chosen day.
 //!
 //! Each sampled run is an independent [`simulate`] (its own actor system, workload and forecast
-//! noise from the same seed), so runs go in parallel across threads and the result does not
-//! depend on how many there are: `year.json` is byte-identical for the same inputs.
+//! noise from the same seed), so runs go in parallel on a rayon pool and the result does not
+//! depend on how many there are: `report.json` is byte-identical for the same inputs.
 //!
 //! Summed figures add up the kilograms of every run before dividing, so a day with more
 //! emissions weighs more; the spread (min, median, max of each run's share of the oracle's
 //! saving) shows how even it is.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Datelike, NaiveDate, TimeDelta, Weekday};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::report::{round, Emissions, Report};
@@ -178,10 +178,7 @@ pub fn simulate_sample(
     threads: usize,
     progress: impl Fn(u64, u64) + Sync,
 ) -> Result<YearReport, SimulateError> {
-    let trace = match &options.trace {
-        Some(path) => std::sync::Arc::new(Trace::from_path(path)?),
-        None => options.region.shared_trace()?,
-    };
+    let trace = options.actual_trace()?;
     let dates = sample_dates(&trace, sample, options.days);
     if dates.is_empty() {
         return Err(SimulateError::OutOfTrace(format!(
@@ -190,41 +187,27 @@ pub fn simulate_sample(
             options.days
         )));
     }
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Report, SimulateError>>>> =
-        Mutex::new(dates.iter().map(|_| None).collect());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()?;
+    let done = AtomicU64::new(0);
     let total = dates.len() as u64;
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, dates.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&date) = dates.get(i) else { return };
+    // In date order, whichever thread ran each; the first failure in date order is returned.
+    let results: Vec<Result<Report, SimulateError>> = pool.install(|| {
+        dates
+            .par_iter()
+            .map(|&date| {
                 let day = SimulateOptions {
                     date: Some(date),
                     ..options.clone()
                 };
                 let report = simulate(&day, |_, _| {}).map(|sim| sim.report);
-                let failed = report.is_err();
-                if let Ok(mut slots) = results.lock() {
-                    slots[i] = Some(report);
-                }
-                progress(done.fetch_add(1, Ordering::Relaxed) as u64 + 1, total);
-                if failed {
-                    // Stop handing out runs; the first error in date order is returned.
-                    next.store(dates.len(), Ordering::Relaxed);
-                }
-            });
-        }
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                report
+            })
+            .collect()
     });
-    let mut runs = Vec::with_capacity(dates.len());
-    for slot in results.into_inner().unwrap_or_default() {
-        match slot {
-            Some(Ok(report)) => runs.push(report),
-            Some(Err(e)) => return Err(e),
-            None => {}
-        }
-    }
+    let runs = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     let first = runs.first();
     Ok(YearReport {
         region: first.map(|r| r.region.clone()).unwrap_or_default(),
